@@ -1,0 +1,60 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// The preload shim itself (cshim/src) is built by cshim/Makefile with the
+// system C compiler, so that it NEEDs only libc and libunwind; SwiftPM would
+// link the Swift runtime into it. SwiftPM builds everything else.
+let package = Package(
+  name: "memsift",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "memsift", targets: ["memsift"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // C interfaces
+    .target(
+      name: "CMemsiftFormat",
+      path: "cshim/include",
+      publicHeadersPath: "."
+    ),
+    .target(
+      name: "CMemsiftRing",
+      dependencies: ["CMemsiftFormat"],
+      path: "cshim/ring",
+
+    ),
+    .target(name: "CMemsiftSys"),
+    .systemLibrary(
+      name: "CZstd",
+      pkgConfig: "libzstd",
+      providers: [.apt(["libzstd-dev"])]
+    ),
+
+    // Core libraries
+    .target(name: "MemsiftFormat", dependencies: ["CMemsiftFormat", "CZstd"]),
+    .target(name: "MemsiftAnalysis", dependencies: ["MemsiftFormat"]),
+    .target(name: "MemsiftReport", dependencies: ["MemsiftAnalysis", "MemsiftFormat"]),
+    .target(
+      name: "MemsiftCollector",
+      dependencies: ["MemsiftFormat", "CMemsiftRing", "CMemsiftSys", "CZstd"]
+    ),
+
+    // The command-line tool
+    .executableTarget(
+      name: "memsift",
+      dependencies: [
+        "MemsiftFormat", "MemsiftAnalysis", "MemsiftReport", "MemsiftCollector",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+
+    // Tests
+    .testTarget(name: "MemsiftFormatTests", dependencies: ["MemsiftFormat", "CMemsiftFormat"]),
+    .testTarget(name: "MemsiftAnalysisTests", dependencies: ["MemsiftAnalysis", "MemsiftFormat"]),
+    .testTarget(name: "MemsiftEndToEndTests", dependencies: ["MemsiftFormat"]),
+  ],
+  swiftLanguageModes: [.v5]
+)

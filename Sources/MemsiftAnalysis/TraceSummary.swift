@@ -1,0 +1,81 @@
+import MemsiftFormat
+
+/// Everything `memsift report` says about one trace before per-site views.
+public struct TraceSummary: Sendable {
+  public var path: String
+  public var header: TraceHeader
+  public var process: ProcessInfo?
+  public var totals: HeapTotals
+  /// How the process ended, from the END record, else the last EXIT record.
+  public var endKind: ExitKind
+  public var endStatus: Int32
+  /// Whether the writer finished the trace with an END record.
+  public var isComplete: Bool
+  public var durationNs: UInt64
+  public var events: UInt64
+  public var stacks: Int
+  public var threads: Int
+  public var modules: Int
+  public var modulesUnloaded: Int
+  public var rssSamples: Int
+  public var peakRSSBytes: UInt64
+  public var end: EndInfo?
+  public var warnings: [String]
+
+  /// Reads the whole trace once.
+  /// - Throws: `TraceError` when the file cannot be opened or is not a trace.
+  public static func read(path: String) throws -> TraceSummary {
+    let reader = try TraceReader(path: path)
+    var replay = HeapReplay()
+    var process: ProcessInfo?
+    var end: EndInfo?
+    var lastExit: (ExitKind, Int32)?
+    var events: UInt64 = 0
+    var stacks = Set<StackID>()
+    var threads = Set<UInt32>()
+    var modules = 0, unloaded = 0, rssSamples = 0
+    var peakRSS: UInt64 = 0
+    var lastTime = reader.header.startMonoNs
+    try reader.forEachRecord { record in
+      switch record {
+      case .alloc(let t, _, _, _, _, _), .realloc(let t, _, _, _, _, _, _), .free(let t, _):
+        events += 1
+        lastTime = max(lastTime, t)
+        replay.apply(record)
+      case .process(let p): if process == nil { process = p }
+      case .stack(let id, _): stacks.insert(id)
+      case .thread(_, let tid, _): threads.insert(tid)
+      case .moduleLoad: modules += 1
+      case .moduleUnload: unloaded += 1
+      case .rss(let t, let bytes):
+        rssSamples += 1
+        peakRSS = max(peakRSS, bytes)
+        lastTime = max(lastTime, t)
+      case .exit(let t, let kind, let status):
+        lastExit = (kind, status)
+        lastTime = max(lastTime, t)
+      case .end(let info):
+        end = info
+        lastTime = max(lastTime, info.timeNs)
+      case .unknown: break
+      }
+    }
+    var warnings = reader.warnings
+    if process == nil { warnings.append("the trace has no PROCESS record") }
+    if end == nil && !reader.isTruncated && !reader.isCorrupt {
+      warnings.append("the trace has no END record: the writer did not finish it (killed, or still running)")
+    }
+    if let end, end.lostBytes > 0 {
+      warnings.append("\(end.lostBytes) bytes of the ring were unreadable: a thread died while writing a record")
+    }
+    if let end, end.stackTableFull > 0 {
+      warnings.append("\(end.stackTableFull) events have no stack: the shim's stack table was full")
+    }
+    return TraceSummary(
+      path: path, header: reader.header, process: process, totals: replay.finalTotals,
+      endKind: end?.kind ?? lastExit?.0 ?? .unknown, endStatus: end?.status ?? lastExit?.1 ?? 0,
+      isComplete: end != nil, durationNs: lastTime &- reader.header.startMonoNs, events: events,
+      stacks: stacks.count, threads: threads.count, modules: modules, modulesUnloaded: unloaded,
+      rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, warnings: warnings)
+  }
+}

@@ -1,0 +1,160 @@
+import CMemsiftSys
+import MemsiftFormat
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// One trace a run produced.
+public struct CollectedTrace: Sendable {
+  public var path: String
+  public var pid: Int32
+  public var arguments: [String]
+  public var events: UInt64
+  public var endKind: ExitKind
+  public var endStatus: Int32
+  public var lostBytes: UInt64
+}
+
+/// The outcome of `memsift run`.
+public struct RunOutcome: Sendable {
+  /// The exit status memsift passes on: the target's, or 128+N when signal N killed it.
+  public var exitCode: Int32
+  public var traces: [CollectedTrace]
+  /// One line each: traces that could not be written.
+  public var errors: [String]
+}
+
+/// Drains the rings of every process of a run into trace files, salvages
+/// the rings of processes that died, and waits for every descendant.
+///
+/// The collector is a child subreaper: descendants orphaned during the run
+/// are reparented to it, so it can wait for all of them and knows how each
+/// one it reaps ended.
+public final class Collector {
+  private let runDirectory: RunDirectory
+  private let naming: TraceNaming
+  private var drains: [String: RingDrain] = [:]
+  private var done: [CollectedTrace] = []
+  private var errors: [String] = []
+  /// waitpid statuses of the processes we reaped.
+  private var statuses: [Int32: Int32] = [:]
+
+  public init(runDirectory: RunDirectory, naming: TraceNaming) {
+    self.runDirectory = runDirectory
+    self.naming = naming
+  }
+
+  /// Makes the calling process the subreaper of everything it spawns next.
+  public static func becomeSubreaper() {
+    _ = CMemsiftSys_setChildSubreaper()
+  }
+
+  /// Runs until the target and every descendant have exited and every ring is drained.
+  public func collect(child: pid_t) -> RunOutcome {
+    var childStatus: Int32?
+    var idleSleepNs = 50_000
+    var lastFlush = monotonicNow()
+    while true {
+      attachNewRings()
+      var moved = 0
+      for drain in drains.values where !drain.finished { moved += drain.drain(naming: naming) }
+      var noChildren = false
+      while true {
+        var status: Int32 = 0
+        let pid = waitpid(-1, &status, WNOHANG)
+        if pid > 0 {
+          statuses[pid] = status
+          if pid == child { childStatus = status }
+          continue
+        }
+        noChildren = pid < 0 && errno == ECHILD
+        break
+      }
+      finishExitedProcesses()
+      if noChildren && childStatus != nil {
+        // Everything is gone: one last look for rings published at the end.
+        attachNewRings()
+        finishExitedProcesses()
+        if drains.values.allSatisfy(\.finished) { break }
+      }
+      let now = monotonicNow()
+      if now - lastFlush > 100_000_000 {
+        drains.values.forEach { $0.flush() }
+        lastFlush = now
+      }
+      if moved == 0 {
+        var ts = timespec(tv_sec: 0, tv_nsec: idleSleepNs)
+        nanosleep(&ts, nil)
+        idleSleepNs = min(idleSleepNs * 2, 2_000_000)
+      } else {
+        idleSleepNs = 50_000
+      }
+    }
+    runDirectory.remove()
+    let exitCode: Int32
+    if let status = childStatus {
+      exitCode =
+        CMemsiftSys_WIFSIGNALED(status) != 0
+        ? 128 + CMemsiftSys_WTERMSIG(status) : CMemsiftSys_WEXITSTATUS(status)
+    } else {
+      exitCode = 1
+    }
+    return RunOutcome(exitCode: exitCode, traces: done, errors: errors)
+  }
+
+  private func attachNewRings() {
+    let fresh = runDirectory.ringFiles().filter { drains[$0] == nil }
+    var attached: [RingDrain] = []
+    for path in fresh {
+      do {
+        let drain = try RingDrain(path: path)
+        drains[path] = drain
+        attached.append(drain)
+      } catch {
+        errors.append("\(error)")
+        unlink(path)
+      }
+    }
+    // A newer ring from the same PID means the older image exec'd: it will
+    // never write again.
+    for drain in attached {
+      for older in drains.values
+      where !older.finished && older.pid == drain.pid && older.startMonoNs < drain.startMonoNs {
+        complete(older, kind: .exec, status: 0)
+      }
+    }
+  }
+
+  private func finishExitedProcesses() {
+    for drain in drains.values where !drain.finished && drain.processExited {
+      // Reap first, so a process we are the parent of has its status.
+      var status: Int32 = 0
+      if statuses[drain.pid] == nil, waitpid(drain.pid, &status, WNOHANG) == drain.pid {
+        statuses[drain.pid] = status
+      }
+      if let status = statuses[drain.pid] {
+        if CMemsiftSys_WIFSIGNALED(status) != 0 {
+          complete(drain, kind: .signal, status: CMemsiftSys_WTERMSIG(status))
+        } else {
+          complete(drain, kind: .status, status: CMemsiftSys_WEXITSTATUS(status))
+        }
+      } else if let exit = drain.lastExit {
+        // Not our child: its parent reaped it. The shim saw how it ended.
+        complete(drain, kind: exit.kind, status: exit.status)
+      } else {
+        complete(drain, kind: .unknown, status: 0)
+      }
+    }
+  }
+
+  private func complete(_ drain: RingDrain, kind: ExitKind, status: Int32) {
+    drain.finish(kind: kind, status: status, naming: naming)
+    if let failure = drain.failure { errors.append(failure) }
+    guard let path = drain.writer?.path else { return }
+    done.append(
+      CollectedTrace(
+        path: path, pid: drain.pid, arguments: drain.process?.arguments ?? [], events: drain.events,
+        endKind: kind, endStatus: status, lostBytes: drain.lostBytes))
+  }
+}

@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The private per-user runtime directory, and one run's directory in it,
+/// where the shims of a run publish their rings.
+///
+/// `$XDG_RUNTIME_DIR/memsift` when that is set, else `/tmp/memsift-UID`; it
+/// must be a real directory owned by us with mode 0700, or we refuse it.
+public final class RunDirectory {
+  public let path: String
+
+  /// Creates a fresh run directory.
+  /// - Throws: `CollectorError.setup` when the user directory is unsafe or cannot be made.
+  public init(environment: [String: String]) throws {
+    let base = try Self.userDirectory(environment: environment)
+    var template = Array((base + "/run-XXXXXX").utf8CString)
+    guard mkdtemp(&template) != nil else {
+      throw CollectorError.setup("cannot create a run directory in \(base): \(String(cString: strerror(errno)))")
+    }
+    path = String(cString: template)
+  }
+
+  /// The per-user directory, created with mode 0700 and checked.
+  public static func userDirectory(environment: [String: String]) throws -> String {
+    let uid = getuid()
+    let base: String
+    if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty, isOwnedPrivateDirectory(runtime, uid: uid) {
+      base = runtime + "/memsift"
+    } else {
+      base = "/tmp/memsift-\(uid)"
+    }
+    if mkdir(base, 0o700) != 0 && errno != EEXIST {
+      throw CollectorError.setup("cannot create \(base): \(String(cString: strerror(errno)))")
+    }
+    guard isOwnedPrivateDirectory(base, uid: uid) else {
+      throw CollectorError.setup("\(base) is not a directory of ours with mode 0700; refusing to use it")
+    }
+    return base
+  }
+
+  static func isOwnedPrivateDirectory(_ path: String, uid: uid_t) -> Bool {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return false }
+    return (st.st_mode & S_IFMT) == S_IFDIR && st.st_uid == uid && (st.st_mode & 0o077) == 0
+  }
+
+  /// Names of the published rings in the directory.
+  func ringFiles() -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafePointer(to: entry.pointee.d_name) {
+        $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+      }
+      if name.hasSuffix(".ring") { names.append(path + "/" + name) }
+    }
+    return names
+  }
+
+  /// Removes the directory and anything a dead shim left behind in it.
+  public func remove() {
+    if let dir = opendir(path) {
+      while let entry = readdir(dir) {
+        let name = withUnsafePointer(to: entry.pointee.d_name) {
+          $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        }
+        if name != "." && name != ".." { unlink(path + "/" + name) }
+      }
+      closedir(dir)
+    }
+    rmdir(path)
+  }
+}

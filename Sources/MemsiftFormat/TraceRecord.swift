@@ -1,0 +1,232 @@
+import CMemsiftFormat
+
+/// Identifies a deduplicated call stack within one trace.
+public struct StackID: Hashable, Sendable {
+  public var rawValue: UInt32
+  public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+  /// Events whose stack could not be captured or interned.
+  public static let unknown = StackID(UInt32(MS_STACK_UNKNOWN))
+}
+
+/// The interposed function that made an allocation.
+///
+/// The corresponding C enum is `ms_alloc_function`.
+public enum AllocFunction: UInt8, Sendable, CaseIterable {
+  case malloc = 1, calloc, realloc, reallocarray, posixMemalign, alignedAlloc, memalign, valloc, pvalloc
+
+  /// The C name of the function.
+  public var name: String {
+    switch self {
+    case .malloc: return "malloc"
+    case .calloc: return "calloc"
+    case .realloc: return "realloc"
+    case .reallocarray: return "reallocarray"
+    case .posixMemalign: return "posix_memalign"
+    case .alignedAlloc: return "aligned_alloc"
+    case .memalign: return "memalign"
+    case .valloc: return "valloc"
+    case .pvalloc: return "pvalloc"
+    }
+  }
+}
+
+/// The `PROCESS` record that opens every trace.
+public struct ProcessInfo: Sendable, Equatable {
+  public var pid: Int32
+  public var ppid: Int32
+  public var startWallNs: UInt64
+  public var startMonoNs: UInt64
+  public var pageSize: UInt32
+  public var maxDepth: UInt32
+  public var executable: String
+  public var arguments: [String]
+}
+
+/// One PT_LOAD segment of a module, relative to its load bias.
+public struct Segment: Sendable, Equatable {
+  public var vaddr: UInt64
+  public var memsz: UInt64
+  public var flags: UInt32
+}
+
+/// A loaded object: the executable, a shared library or the vDSO.
+public struct Module: Sendable, Equatable {
+  public var timeNs: UInt64
+  public var base: UInt64
+  public var segments: [Segment]
+  public var buildID: [UInt8]
+  public var path: String
+}
+
+/// The writer's final record: how the process ended, and what tracing cost.
+public struct EndInfo: Sendable, Equatable {
+  public var timeNs: UInt64
+  public var kind: ExitKind
+  public var status: Int32
+  public var backpressureNs: UInt64
+  public var backpressureWaits: UInt64
+  public var lostBytes: UInt64
+  public var stackTableFull: UInt64
+
+  public init(
+    timeNs: UInt64, kind: ExitKind, status: Int32, backpressureNs: UInt64, backpressureWaits: UInt64,
+    lostBytes: UInt64, stackTableFull: UInt64
+  ) {
+    self.timeNs = timeNs
+    self.kind = kind
+    self.status = status
+    self.backpressureNs = backpressureNs
+    self.backpressureWaits = backpressureWaits
+    self.lostBytes = lostBytes
+    self.stackTableFull = stackTableFull
+  }
+}
+
+/// A decoded trace record.
+///
+/// The layouts are the C structs of `trace_format.h`; see the comments there.
+public enum TraceRecord: Sendable, Equatable {
+  case process(ProcessInfo)
+  case moduleLoad(Module)
+  case moduleUnload(timeNs: UInt64, base: UInt64)
+  case thread(timeNs: UInt64, tid: UInt32, name: String)
+  case stack(id: StackID, frames: [UInt64])
+  case alloc(timeNs: UInt64, ptr: UInt64, size: UInt64, stack: StackID, tid: UInt32, function: AllocFunction?)
+  case free(timeNs: UInt64, ptr: UInt64)
+  case realloc(
+    timeNs: UInt64, oldPtr: UInt64, newPtr: UInt64, size: UInt64, stack: StackID, tid: UInt32,
+    function: AllocFunction?)
+  case rss(timeNs: UInt64, bytes: UInt64)
+  case exit(timeNs: UInt64, kind: ExitKind, status: Int32)
+  case end(EndInfo)
+  /// A record type this reader does not know (a newer writer); skipped.
+  case unknown(type: UInt8)
+}
+
+/// Why a record could not be decoded.
+public struct RecordError: Error, CustomStringConvertible {
+  public var description: String
+}
+
+extension TraceRecord {
+  /// The size in bytes of the record that starts at `bytes`, from its header word.
+  /// Returns nil when fewer than 8 bytes are available.
+  @inline(__always)
+  public static func headerSize(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+    bytes.count >= 8 ? bytes.loadUnaligned(as: UInt32.self) : nil
+  }
+
+  /// Decodes one whole record (`bytes.count` == its size).
+  /// - Throws: `RecordError` when the record is internally inconsistent.
+  public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> TraceRecord {
+    let header = bytes.loadUnaligned(as: ms_record_header_t.self)
+    guard header.magic == UInt8(MS_RECORD_MAGIC), header.state == UInt8(MS_STATE_COMMITTED.rawValue) else {
+      throw RecordError(description: "record header is damaged")
+    }
+    func need<T>(_ type: T.Type) throws -> T {
+      guard bytes.count >= MemoryLayout<T>.size else {
+        throw RecordError(description: "record of type \(header.type) is shorter than its fields")
+      }
+      return bytes.loadUnaligned(as: T.self)
+    }
+    func string(at offset: Int, count: Int) throws -> String {
+      guard offset >= 0, count >= 0, offset + count <= bytes.count else {
+        throw RecordError(description: "string runs past the end of its record")
+      }
+      return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]), as: UTF8.self)
+    }
+    switch UInt32(header.type) {
+    case MS_REC_ALLOC.rawValue:
+      let r = try need(ms_alloc_record_t.self)
+      return .alloc(
+        timeNs: r.time_ns, ptr: r.ptr, size: r.size, stack: StackID(r.stack), tid: r.tid,
+        function: AllocFunction(rawValue: header.aux))
+    case MS_REC_FREE.rawValue:
+      let r = try need(ms_free_record_t.self)
+      return .free(timeNs: r.time_ns, ptr: r.ptr)
+    case MS_REC_REALLOC.rawValue:
+      let r = try need(ms_realloc_record_t.self)
+      return .realloc(
+        timeNs: r.time_ns, oldPtr: r.old_ptr, newPtr: r.new_ptr, size: r.size, stack: StackID(r.stack),
+        tid: r.tid, function: AllocFunction(rawValue: header.aux))
+    case MS_REC_STACK.rawValue:
+      let r = try need(ms_stack_record_t.self)
+      let offset = MemoryLayout<ms_stack_record_t>.size
+      guard offset + Int(r.depth) * 8 <= bytes.count else {
+        throw RecordError(description: "stack \(r.id) claims more frames than its record holds")
+      }
+      var frames = [UInt64](repeating: 0, count: Int(r.depth))
+      for i in 0..<Int(r.depth) { frames[i] = bytes.loadUnaligned(fromByteOffset: offset + i * 8, as: UInt64.self) }
+      return .stack(id: StackID(r.id), frames: frames)
+    case MS_REC_THREAD.rawValue:
+      let r = try need(ms_thread_record_t.self)
+      let nameOffset = MemoryLayout<ms_thread_record_t>.offset(of: \ms_thread_record_t.name)!
+      let raw = UnsafeRawBufferPointer(rebasing: bytes[nameOffset..<nameOffset + 16])
+      let name = String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      return .thread(timeNs: r.time_ns, tid: r.tid, name: name)
+    case MS_REC_RSS.rawValue:
+      let r = try need(ms_rss_record_t.self)
+      return .rss(timeNs: r.time_ns, bytes: r.rss_bytes)
+    case MS_REC_MODULE_LOAD.rawValue:
+      let r = try need(ms_module_record_t.self)
+      var offset = MemoryLayout<ms_module_record_t>.size
+      let segmentSize = MemoryLayout<ms_segment_t>.size
+      guard Int(r.segment_count) <= bytes.count / segmentSize,
+        offset + Int(r.segment_count) * segmentSize + Int(r.build_id_len) + Int(r.path_len) <= bytes.count
+      else { throw RecordError(description: "module record is shorter than its contents") }
+      var segments: [Segment] = []
+      for _ in 0..<Int(r.segment_count) {
+        let s = bytes.loadUnaligned(fromByteOffset: offset, as: ms_segment_t.self)
+        segments.append(Segment(vaddr: s.vaddr, memsz: s.memsz, flags: s.flags))
+        offset += segmentSize
+      }
+      let buildID = Array(bytes[offset..<offset + Int(r.build_id_len)])
+      offset += Int(r.build_id_len)
+      let path = try string(at: offset, count: Int(r.path_len))
+      return .moduleLoad(Module(timeNs: r.time_ns, base: r.base, segments: segments, buildID: buildID, path: path))
+    case MS_REC_MODULE_UNLOAD.rawValue:
+      let r = try need(ms_module_unload_record_t.self)
+      return .moduleUnload(timeNs: r.time_ns, base: r.base)
+    case MS_REC_PROCESS.rawValue:
+      let r = try need(ms_process_record_t.self)
+      let offset = MemoryLayout<ms_process_record_t>.size
+      let exe = try string(at: offset, count: Int(r.exe_len))
+      let argv = try string(at: offset + Int(r.exe_len), count: Int(r.argv_len))
+      var args = argv.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+      if args.last == "" { args.removeLast() }
+      return .process(
+        ProcessInfo(
+          pid: r.pid, ppid: r.ppid, startWallNs: r.start_wall_ns, startMonoNs: r.start_mono_ns,
+          pageSize: r.page_size, maxDepth: r.max_depth, executable: exe, arguments: args))
+    case MS_REC_EXIT.rawValue:
+      let r = try need(ms_exit_record_t.self)
+      return .exit(timeNs: r.time_ns, kind: ExitKind(rawValue: r.kind) ?? .unknown, status: r.status)
+    case MS_REC_END.rawValue:
+      let r = try need(ms_end_record_t.self)
+      return .end(
+        EndInfo(
+          timeNs: r.time_ns, kind: ExitKind(rawValue: r.kind) ?? .unknown, status: r.status,
+          backpressureNs: r.backpressure_ns, backpressureWaits: r.backpressure_waits, lostBytes: r.lost_bytes,
+          stackTableFull: r.stack_table_full))
+    default:
+      return .unknown(type: header.type)
+    }
+  }
+
+  /// Encodes an END record (written by the collector).
+  public static func encodeEnd(_ end: EndInfo) -> [UInt8] {
+    var r = ms_end_record_t()
+    r.h.size = UInt32(MemoryLayout<ms_end_record_t>.size)
+    r.h.type = UInt8(MS_REC_END.rawValue)
+    r.h.state = UInt8(MS_STATE_COMMITTED.rawValue)
+    r.h.magic = UInt8(MS_RECORD_MAGIC)
+    r.time_ns = end.timeNs
+    r.kind = end.kind.rawValue
+    r.status = end.status
+    r.backpressure_ns = end.backpressureNs
+    r.backpressure_waits = end.backpressureWaits
+    r.lost_bytes = end.lostBytes
+    r.stack_table_full = end.stackTableFull
+    return withUnsafeBytes(of: &r) { Array($0) }
+  }
+}

@@ -1,0 +1,40 @@
+/// Human-readable numbers for reports.
+public enum ByteFormat {
+  /// "1.2 MiB", "512 B".
+  public static func bytes(_ n: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(n)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+      value /= 1024
+      unit += 1
+    }
+    return unit == 0 ? "\(n) B" : String(format1: value) + " " + units[unit]
+  }
+
+  /// "1,234,567".
+  public static func count(_ n: UInt64) -> String {
+    var digits = Array(String(n))
+    var i = digits.count - 3
+    while i > 0 {
+      digits.insert(",", at: i)
+      i -= 3
+    }
+    return String(digits)
+  }
+
+  /// "1.234 s" from nanoseconds.
+  public static func seconds(_ ns: UInt64) -> String {
+    let ms = ns / 1_000_000
+    let frac = String(ms % 1000)
+    return "\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+  }
+}
+
+extension String {
+  /// One decimal, without Foundation.
+  init(format1 value: Double) {
+    let tenths = Int((value * 10).rounded())
+    self = "\(tenths / 10).\(tenths % 10)"
+  }
+}

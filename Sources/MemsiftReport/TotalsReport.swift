@@ -1,0 +1,108 @@
+import Foundation
+import MemsiftAnalysis
+import MemsiftFormat
+
+/// Renders a trace's totals as text for people or JSON for scripts.
+public enum TotalsReport {
+  /// The text report.
+  public static func text(_ s: TraceSummary) -> String {
+    let t = s.totals
+    var lines: [String] = []
+    lines.append("trace        \(s.path)")
+    if let p = s.process {
+      lines.append("process      \(p.pid) (parent \(p.ppid)): \(p.arguments.joined(separator: " "))")
+    }
+    lines.append(
+      "ended        \(s.endKind.describe(status: s.endStatus)) after \(ByteFormat.seconds(s.durationNs))"
+        + (s.isComplete ? "" : " (trace not finished)"))
+    lines.append("")
+    lines.append("allocations            \(ByteFormat.count(t.allocations))")
+    lines.append("frees                  \(ByteFormat.count(t.frees))")
+    lines.append("temporary allocations  \(ByteFormat.count(t.temporaryAllocations))")
+    lines.append("bytes allocated        \(ByteFormat.count(t.bytesAllocated)) (\(ByteFormat.bytes(t.bytesAllocated)))")
+    lines.append(
+      "peak heap              \(ByteFormat.count(t.peakBytes)) (\(ByteFormat.bytes(t.peakBytes))) at "
+        + ByteFormat.seconds(t.peakTimeNs &- s.header.startMonoNs))
+    lines.append(
+      "leaked                 \(ByteFormat.count(t.leakedBytes)) (\(ByteFormat.bytes(t.leakedBytes))) in "
+        + "\(ByteFormat.count(t.leakedAllocations)) allocations")
+    if s.peakRSSBytes > 0 {
+      lines.append("peak RSS               \(ByteFormat.bytes(s.peakRSSBytes)) (\(s.rssSamples) samples)")
+    }
+    let calls = t.calls.sorted { $0.value > $1.value }.map { "\($0.key) \(ByteFormat.count($0.value))" }
+    lines.append("calls                  \(calls.joined(separator: ", "))")
+    lines.append("stacks \(s.stacks), threads \(s.threads), modules \(s.modules) (\(s.modulesUnloaded) unloaded)")
+    if let end = s.end, end.backpressureWaits > 0 {
+      lines.append(
+        "the ring was full \(ByteFormat.count(end.backpressureWaits)) times; threads waited "
+          + ByteFormat.seconds(end.backpressureNs))
+    }
+    for w in s.warnings { lines.append("warning: \(w)") }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// The JSON report, schema `memsift.report/1` (README).
+  public static func json(_ s: TraceSummary) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data = try encoder.encode(Document(s))
+    return String(decoding: data, as: UTF8.self) + "\n"
+  }
+
+  struct Document: Encodable {
+    struct Process: Encodable {
+      var pid: Int32
+      var ppid: Int32
+      var executable: String
+      var arguments: [String]
+      var start_wall_ns: UInt64
+    }
+    struct Ended: Encodable {
+      var how: String
+      var status: Int32
+      var description: String
+    }
+    struct RSS: Encodable {
+      var samples: Int
+      var peak_bytes: UInt64
+    }
+    struct Backpressure: Encodable {
+      var waits: UInt64
+      var ns: UInt64
+    }
+    var schema = "memsift.report/1"
+    var trace: String
+    var process: Process?
+    var ended: Ended
+    var complete: Bool
+    var duration_ns: UInt64
+    var events: UInt64
+    var totals: HeapTotals
+    var stacks: Int
+    var threads: Int
+    var modules: Int
+    var modules_unloaded: Int
+    var rss: RSS
+    var backpressure: Backpressure
+    var warnings: [String]
+
+    init(_ s: TraceSummary) {
+      trace = s.path
+      process = s.process.map {
+        Process(pid: $0.pid, ppid: $0.ppid, executable: $0.executable, arguments: $0.arguments, start_wall_ns: $0.startWallNs)
+      }
+      ended = Ended(how: s.endKind.name, status: s.endStatus, description: s.endKind.describe(status: s.endStatus))
+      complete = s.isComplete
+      duration_ns = s.durationNs
+      events = s.events
+      totals = s.totals
+      stacks = s.stacks
+      threads = s.threads
+      modules = s.modules
+      modules_unloaded = s.modulesUnloaded
+      rss = RSS(samples: s.rssSamples, peak_bytes: s.peakRSSBytes)
+      backpressure = Backpressure(waits: s.end?.backpressureWaits ?? 0, ns: s.end?.backpressureNs ?? 0)
+      warnings = s.warnings
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import MemsiftAnalysis
+import MemsiftCollector
+import MemsiftReport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The process the collector forwards SIGTERM and SIGHUP to.
+nonisolated(unsafe) private var forwardSignalsTo: pid_t = 0
+
+extension MemsiftCommand {
+  struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Run a program with every heap operation traced (follows fork and exec).",
+      discussion: """
+        Writes memsift.PROGRAM.PID.trace in the current directory for each traced process \
+        (or -o PATH for the first, PATH with the PID inserted for the others), passes stdin, \
+        stdout and stderr through, and exits with the program's exit status (128+N if signal N \
+        killed it).
+
+        PYTHONMALLOC=malloc is set for the program unless you set PYTHONMALLOC yourself: \
+        CPython then calls malloc for every object instead of its own small-object allocator, \
+        so every allocation is seen (at some cost in speed).
+        """)
+
+    @Option(name: .shortAndLong, help: "Trace file of the first process.")
+    var output: String?
+
+    @Option(help: "Frames kept per stack (1-512).")
+    var depth: Int?
+
+    @Flag(name: .shortAndLong, help: "Do not print the summary at the end.")
+    var quiet = false
+
+    @Option(help: "The preload library (default: found next to memsift; or $MEMSIFT_SHIM).")
+    var shim: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "The command to trace, after --.")
+    var command: [String] = []
+
+    mutating func validate() throws {
+      if command.first == "--" { command.removeFirst() }
+      guard !command.isEmpty else { throw ValidationError("missing the command to trace: memsift run -- CMD [ARGS...]") }
+      if let depth, !(1...512).contains(depth) { throw ValidationError("--depth must be between 1 and 512") }
+    }
+
+    func run() throws {
+      let environment = Foundation.ProcessInfo.processInfo.environment
+      let outcome: RunOutcome
+      do {
+        let shimPath = try ShimLocator.locate(explicit: shim, environment: environment)
+        let cwd = FileManager.default.currentDirectoryPath
+        let naming = try TraceNaming(explicitPath: output, directory: cwd)
+        let runDirectory = try RunDirectory(environment: environment)
+        let launcher = Launcher(
+          command: command, shimPath: shimPath, runDirectory: runDirectory.path, depth: depth,
+          environment: environment)
+        Collector.becomeSubreaper()
+        // Ctrl-C reaches the whole process group: the program decides what
+        // to do with it, and we stay to finish the traces.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGQUIT, SIG_IGN)
+        let child: pid_t
+        do {
+          child = try launcher.spawn()
+        } catch {
+          runDirectory.remove()
+          if let output { unlink(output) }
+          throw error
+        }
+        forwardSignalsTo = child
+        for sig in [SIGTERM, SIGHUP] {
+          signal(sig) { s in if forwardSignalsTo > 0 { kill(forwardSignalsTo, s) } }
+        }
+        outcome = Collector(runDirectory: runDirectory, naming: naming).collect(child: child)
+      } catch let error as CollectorError {
+        printError(error.description)
+        if case .launch(_, let code) = error { throw ExitCode(code) }
+        throw ExitCode.failure
+      }
+      for error in outcome.errors { printError(error) }
+      if !quiet { printSummary(outcome) }
+      throw ExitCode(outcome.exitCode)
+    }
+
+    private func printSummary(_ outcome: RunOutcome) {
+      var text = "memsift: \(outcome.traces.count) trace\(outcome.traces.count == 1 ? "" : "s")\n"
+      for trace in outcome.traces {
+        text += "  \(trace.path)  pid \(trace.pid)  \(trace.arguments.joined(separator: " "))\n"
+        text += "      \(trace.endKind.describe(status: trace.endStatus)); \(ByteFormat.count(trace.events)) events"
+        if let s = try? TraceSummary.read(path: trace.path) {
+          let t = s.totals
+          text += ", peak \(ByteFormat.bytes(t.peakBytes)), leaked \(ByteFormat.bytes(t.leakedBytes))"
+          text += " in \(ByteFormat.count(t.leakedAllocations)) allocations"
+        }
+        text += "\n"
+      }
+      FileHandle.standardError.write(Data(text.utf8))
+    }
+  }
+}

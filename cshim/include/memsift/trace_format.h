@@ -1,0 +1,256 @@
+/*
+ * memsift trace format — the single source of truth.
+ *
+ * Shared by the C shim (writer), the collector and the Swift reader (through
+ * the CMemsiftFormat module). Depends on nothing but <stdint.h>.
+ *
+ * A trace file is:
+ *
+ *     ms_file_header_t            fixed, little-endian
+ *     records...                  raw, or one zstd stream (MS_FILE_ZSTD)
+ *
+ * Every record starts with an 8-byte ms_record_header_t and is padded to a
+ * multiple of 8 bytes. `size` covers the header, the payload and the padding,
+ * so a reader skips a record type it does not know. The first record of every
+ * trace is MS_REC_PROCESS.
+ *
+ * Header word, as one little-endian uint64 (the ring commits it atomically):
+ *
+ *     bits  0..31  size   total record bytes, multiple of 8, >= 8
+ *     bits 32..39  type   ms_record_type
+ *     bits 40..47  state  MS_STATE_COMMITTED in files; in the ring also 0/PENDING
+ *     bits 48..55  aux    the allocator function for ALLOC/REALLOC records
+ *     bits 56..63  magic  MS_RECORD_MAGIC, lets salvage resynchronize after a hole
+ *
+ * Version policy: bump MEMSIFT_FORMAT_VERSION on any incompatible change;
+ * readers accept every version <= their own; new record types are compatible
+ * because unknown types are skipped by size.
+ */
+#ifndef MEMSIFT_TRACE_FORMAT_H
+#define MEMSIFT_TRACE_FORMAT_H
+
+#include <stdint.h>
+
+/* "MEMSIFT\0" read as a little-endian uint64. */
+#define MEMSIFT_TRACE_MAGIC 0x00544649534D454DULL
+#define MEMSIFT_FORMAT_VERSION 1
+
+/* ms_file_header_t.flags */
+#define MS_FILE_ZSTD 0x1u /* everything after the header is one zstd stream */
+
+/* ms_file_header_t.writer */
+#define MS_WRITER_SHIM 1u      /* the shim drained its own ring (plain LD_PRELOAD) */
+#define MS_WRITER_COLLECTOR 2u /* `memsift run` drained the ring */
+
+typedef struct ms_file_header_s {
+    uint64_t magic;        /* MEMSIFT_TRACE_MAGIC */
+    uint32_t version;      /* MEMSIFT_FORMAT_VERSION of the writer */
+    uint32_t header_size;  /* bytes of this header; records start here */
+    uint32_t flags;        /* MS_FILE_* */
+    uint32_t writer;       /* MS_WRITER_* */
+    int32_t pid;
+    int32_t ppid;
+    uint64_t start_wall_ns; /* CLOCK_REALTIME at shim start */
+    uint64_t start_mono_ns; /* CLOCK_MONOTONIC at shim start; event times use this clock */
+    uint32_t page_size;
+    uint32_t reserved;
+} ms_file_header_t;
+
+#define MS_RECORD_MAGIC 0xA5u
+
+enum ms_record_state {
+    MS_STATE_EMPTY = 0,     /* ring only: not reserved yet, or reserved and not started */
+    MS_STATE_PENDING = 1,   /* ring only: reserved, payload being written */
+    MS_STATE_COMMITTED = 2, /* complete */
+};
+
+enum ms_record_type {
+    MS_REC_PROCESS = 1,       /* ms_process_record_t + exe + argv */
+    MS_REC_MODULE_LOAD = 2,   /* ms_module_record_t + segments + build-id + path */
+    MS_REC_MODULE_UNLOAD = 3, /* ms_module_unload_record_t */
+    MS_REC_THREAD = 4,        /* ms_thread_record_t */
+    MS_REC_STACK = 5,         /* ms_stack_record_t + frames */
+    MS_REC_ALLOC = 6,         /* ms_alloc_record_t; aux = ms_alloc_function */
+    MS_REC_FREE = 7,          /* ms_free_record_t */
+    MS_REC_REALLOC = 8,       /* ms_realloc_record_t; aux = ms_alloc_function */
+    MS_REC_RSS = 9,           /* ms_rss_record_t */
+    MS_REC_EXIT = 10,         /* ms_exit_record_t: what the process itself saw */
+    MS_REC_END = 11,          /* ms_end_record_t: the writer's last word */
+};
+
+/* Which interposed function made an ALLOC/REALLOC record (header aux byte). */
+enum ms_alloc_function {
+    MS_FN_MALLOC = 1,
+    MS_FN_CALLOC = 2,
+    MS_FN_REALLOC = 3,
+    MS_FN_REALLOCARRAY = 4,
+    MS_FN_POSIX_MEMALIGN = 5,
+    MS_FN_ALIGNED_ALLOC = 6,
+    MS_FN_MEMALIGN = 7,
+    MS_FN_VALLOC = 8,
+    MS_FN_PVALLOC = 9,
+};
+
+typedef struct ms_record_header_s {
+    uint32_t size;
+    uint8_t type;
+    uint8_t state;
+    uint8_t aux;
+    uint8_t magic;
+} ms_record_header_t;
+
+/* MS_REC_PROCESS, always first. Followed by exe_len bytes of the executable
+ * path and argv_len bytes of NUL-separated arguments (as /proc/PID/cmdline). */
+typedef struct ms_process_record_s {
+    ms_record_header_t h;
+    int32_t pid;
+    int32_t ppid;
+    uint64_t start_wall_ns;
+    uint64_t start_mono_ns;
+    uint32_t page_size;
+    uint32_t max_depth; /* frames kept per stack */
+    uint32_t exe_len;
+    uint32_t argv_len;
+} ms_process_record_t;
+
+/* One PT_LOAD segment of a module: [base + vaddr, base + vaddr + memsz). */
+typedef struct ms_segment_s {
+    uint64_t vaddr;
+    uint64_t memsz;
+    uint32_t flags; /* PF_X, PF_W, PF_R */
+    uint32_t reserved;
+} ms_segment_t;
+
+/* MS_REC_MODULE_LOAD: a loaded object (the executable, a DSO, the vDSO).
+ * Followed by segment_count ms_segment_t, build_id_len bytes, path_len bytes. */
+typedef struct ms_module_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint64_t base; /* dlpi_addr: load bias added to every vaddr */
+    uint32_t segment_count;
+    uint32_t build_id_len;
+    uint32_t path_len;
+    uint32_t reserved;
+} ms_module_record_t;
+
+/* MS_REC_MODULE_UNLOAD: the module loaded at `base` was dlclosed. */
+typedef struct ms_module_unload_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint64_t base;
+} ms_module_unload_record_t;
+
+/* MS_REC_THREAD: a thread's first event, or a new name. */
+typedef struct ms_thread_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint32_t tid;
+    uint32_t reserved;
+    char name[16]; /* NUL-terminated, as in /proc/PID/task/TID/comm */
+} ms_thread_record_t;
+
+/* MS_REC_STACK: stack `id`, innermost frame first. Frames are return
+ * addresses (the caller of the allocator first). A stack may be written after
+ * the first event that uses it (another thread interned it first), so readers
+ * resolve ids at the end, not in order. */
+typedef struct ms_stack_record_s {
+    ms_record_header_t h;
+    uint32_t id;
+    uint32_t depth;
+    /* uint64_t frames[depth]; */
+} ms_stack_record_t;
+
+/* Stack id for events whose stack could not be captured or interned. */
+#define MS_STACK_UNKNOWN 0u
+
+/* MS_REC_ALLOC: `ptr` of `size` requested bytes returned to the program.
+ * Failed allocations (NULL) are not recorded. */
+typedef struct ms_alloc_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint64_t ptr;
+    uint64_t size;
+    uint32_t stack;
+    uint32_t tid;
+} ms_alloc_record_t;
+
+/* MS_REC_FREE: written before the real free runs (causal order). */
+typedef struct ms_free_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint64_t ptr;
+} ms_free_record_t;
+
+/* MS_REC_REALLOC: its place in the order is taken before the real call, and
+ * it is completed after. Outcomes (glibc):
+ *   old == 0                   an allocation of `size` (new_ptr != 0)
+ *   new_ptr != 0               free(old) + allocation(new_ptr, size)
+ *   new_ptr == 0, size == 0    realloc(p, 0): old freed
+ *   new_ptr == 0, size > 0     failed: old untouched, nothing allocated */
+typedef struct ms_realloc_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint64_t old_ptr;
+    uint64_t new_ptr;
+    uint64_t size;
+    uint32_t stack;
+    uint32_t tid;
+} ms_realloc_record_t;
+
+/* MS_REC_RSS: resident set size sampled from /proc/self/statm. */
+typedef struct ms_rss_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint64_t rss_bytes;
+} ms_rss_record_t;
+
+enum ms_exit_kind {
+    MS_EXIT_UNKNOWN = 0,   /* the process ended and nobody saw how */
+    MS_EXIT_RETURN = 1,    /* main returned `status` */
+    MS_EXIT_EXIT = 2,      /* exit(status) */
+    MS_EXIT__EXIT = 3,     /* _exit(status) or _Exit(status) */
+    MS_EXIT_ABORT = 4,     /* abort() */
+    MS_EXIT_SIGNAL = 5,    /* killed by signal `status` (collector: waitpid) */
+    MS_EXIT_EXEC = 6,      /* the image was replaced by exec; the PID goes on */
+    MS_EXIT_DESTRUCTOR = 7,/* exit path reached the shim's destructor, status unknown */
+    MS_EXIT_STATUS = 8,    /* exited with `status` (collector: waitpid) */
+};
+
+/* MS_REC_EXIT: written by the shim when the program ends itself. */
+typedef struct ms_exit_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint32_t kind; /* ms_exit_kind */
+    int32_t status;
+} ms_exit_record_t;
+
+/* MS_REC_END: the last record of a complete trace. */
+typedef struct ms_end_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint32_t kind; /* ms_exit_kind: how the process (image) ended */
+    int32_t status;
+    uint64_t backpressure_ns;    /* total time producers waited on a full ring */
+    uint64_t backpressure_waits; /* number of such waits */
+    uint64_t lost_bytes;         /* ring bytes salvage could not read (a producer died mid-record) */
+    uint64_t stack_table_full;   /* events recorded with MS_STACK_UNKNOWN because the table was full */
+} ms_end_record_t;
+
+#define MS_ALIGN8(n) (((n) + 7u) & ~(uint32_t)7u)
+
+_Static_assert(sizeof(ms_file_header_t) == 56, "file header layout");
+_Static_assert(sizeof(ms_record_header_t) == 8, "record header is one word");
+_Static_assert(sizeof(ms_process_record_t) == 48, "process record layout");
+_Static_assert(sizeof(ms_segment_t) == 24, "segment layout");
+_Static_assert(sizeof(ms_module_record_t) == 40, "module record layout");
+_Static_assert(sizeof(ms_module_unload_record_t) == 24, "unload record layout");
+_Static_assert(sizeof(ms_thread_record_t) == 40, "thread record layout");
+_Static_assert(sizeof(ms_stack_record_t) == 16, "stack record layout");
+_Static_assert(sizeof(ms_alloc_record_t) == 40, "alloc record layout");
+_Static_assert(sizeof(ms_free_record_t) == 24, "free record layout");
+_Static_assert(sizeof(ms_realloc_record_t) == 48, "realloc record layout");
+_Static_assert(sizeof(ms_rss_record_t) == 24, "rss record layout");
+_Static_assert(sizeof(ms_exit_record_t) == 24, "exit record layout");
+_Static_assert(sizeof(ms_end_record_t) == 56, "end record layout");
+
+#endif

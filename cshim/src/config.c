@@ -1,0 +1,86 @@
+/*
+ * Configuration from MEMSIFT_* environment variables.
+ *
+ * Read by scanning `environ` directly: getenv may not be usable this early
+ * and nothing here may allocate. A malformed value gets one line on stderr
+ * and the default, never a failure of the target.
+ */
+#include "internal.h"
+
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+ms_config_t g_config = {
+    .depth = 64,
+    .ring_bytes = 16u << 20,
+    .rss_interval_ns = 100u * 1000000u,
+    .run_dir = NULL,
+    .output = NULL,
+};
+
+static size_t ms_strlen(const char *s) {
+    size_t n = 0;
+    while (s[n]) n++;
+    return n;
+}
+
+void ms_warn(const char *a, const char *b, const char *c) {
+    /* One write, so lines from several processes do not interleave. */
+    char line[512];
+    size_t n = 0;
+    const char *parts[] = {"memsift: ", a, b, c, "\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (!parts[i]) continue;
+        for (const char *s = parts[i]; *s && n < sizeof line - 1; s++) line[n++] = *s;
+    }
+    if (n == sizeof line - 1) line[n - 1] = '\n';
+    ssize_t ignored = write(STDERR_FILENO, line, n);
+    (void)ignored;
+}
+
+static const char *ms_env(const char *name) {
+    size_t len = ms_strlen(name);
+    if (!environ) return NULL;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') return *e + len + 1;
+    return NULL;
+}
+
+/* Parses a decimal in [min, max]; 0 on success, -1 when malformed. */
+static int ms_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
+    uint64_t v = 0;
+    if (!*s) return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        if (v > (max - (uint64_t)(*s - '0')) / 10) return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v < min) return -1;
+    *out = v;
+    return 0;
+}
+
+static uint64_t ms_env_number(const char *name, uint64_t min, uint64_t max, uint64_t fallback, const char *range) {
+    const char *s = ms_env(name);
+    uint64_t v;
+    if (!s) return fallback;
+    if (ms_parse_u64(s, min, max, &v) == 0) return v;
+    ms_warn(name, " is not a whole number ", range);
+    return fallback;
+}
+
+void ms_config_read(void) {
+    g_config.depth = (uint32_t)ms_env_number("MEMSIFT_DEPTH", 1, MS_MAX_DEPTH, g_config.depth,
+                                             "from 1 to 512; using 64");
+    g_config.ring_bytes =
+        ms_env_number("MEMSIFT_RING_MB", 1, 4096, g_config.ring_bytes >> 20, "from 1 to 4096; using 16") << 20;
+    g_config.rss_interval_ns = ms_env_number("MEMSIFT_RSS_INTERVAL_MS", 0, 3600000, g_config.rss_interval_ns / 1000000,
+                                             "from 0 to 3600000; using 100") *
+                               1000000u;
+    const char *dir = ms_env("MEMSIFT_RUN_DIR");
+    g_config.run_dir = dir && *dir ? dir : NULL;
+    const char *out = ms_env("MEMSIFT_OUTPUT");
+    g_config.output = out && *out ? out : NULL;
+}

@@ -1,0 +1,126 @@
+/*
+ * Declarations shared by the shim's files. Everything here is hidden
+ * (-fvisibility=hidden); only MEMSIFT_EXPORT symbols leave the library.
+ *
+ * All of the shim runs inside other people's malloc: it must not allocate
+ * through the hooked functions, take locks that fork or signals can strand,
+ * or call stdio.
+ */
+#ifndef MEMSIFT_INTERNAL_H
+#define MEMSIFT_INTERNAL_H
+
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "memsift/trace_format.h"
+#include "memsift_ring.h"
+
+#define MEMSIFT_EXPORT __attribute__((visibility("default")))
+#define MS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define ms_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ms_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ms_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define ms_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ms_fetch_add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define ms_cas_acq_rel(p, expected, desired) \
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+
+#define MS_MAX_DEPTH 512u
+
+static inline uint64_t ms_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- config.c: MEMSIFT_* environment, read without allocating ---- */
+typedef struct ms_config_s {
+    uint32_t depth;           /* MEMSIFT_DEPTH, frames kept per stack */
+    uint64_t ring_bytes;      /* MEMSIFT_RING_MB */
+    uint64_t rss_interval_ns; /* MEMSIFT_RSS_INTERVAL_MS; 0 disables sampling */
+    const char *run_dir;      /* MEMSIFT_RUN_DIR: a collector drains our ring */
+    const char *output;       /* MEMSIFT_OUTPUT: trace path without a collector */
+} ms_config_t;
+extern ms_config_t g_config;
+void ms_config_read(void);
+/* One line on stderr, with write(2): never stdio. */
+void ms_warn(const char *a, const char *b, const char *c);
+
+/* ---- bootstrap.c: the real functions, and an arena for calls before them ---- */
+typedef struct ms_real_s {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*reallocarray)(void *, size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+} ms_real_t;
+extern ms_real_t g_real;
+extern int g_real_ready;
+/* Resolves g_real once. Returns 1 when the real functions can be called,
+ * 0 when the caller must use the arena (we are inside the resolution). */
+int ms_resolve(void);
+void *ms_arena_alloc(size_t size, size_t alignment);
+int ms_arena_owns(const void *p);
+size_t ms_arena_size(const void *p);
+
+/* ---- process.c ---- */
+extern int g_tracing;        /* events are being recorded */
+extern uint32_t g_generation; /* bumped in a fork child: stacks and threads are re-announced */
+extern int32_t g_pid;
+extern uint64_t g_start_mono_ns;
+extern uint64_t g_start_wall_ns;
+/* Writes the PROCESS record that opens every trace. */
+void ms_emit_process(void);
+/* Range of the shim's own code, for skipping its frames. */
+extern uintptr_t g_self_begin, g_self_end;
+
+/* ---- sink.c: where the ring goes ---- */
+extern ms_ring_t g_ring;
+/* Creates this process's ring: in MEMSIFT_RUN_DIR for a collector, or in
+ * memory with a trace file the shim writes itself. Returns 0 or -1 (warned). */
+int ms_sink_open(void);
+/* In a fork child: leaves the parent's ring alone and opens our own. */
+int ms_sink_reopen_in_child(void);
+/* Without a collector: moves every committed record to the trace file. */
+void ms_sink_flush(void);
+/* The process is ending: without a collector, drains and writes END. */
+void ms_sink_finish(uint32_t kind, int32_t status);
+
+/* ---- events.c: record writers ---- */
+void ms_record_alloc(uint8_t fn, const void *ptr, uint64_t size);
+void ms_record_free(const void *ptr);
+/* realloc takes its place before the real call and is completed after. */
+uint8_t *ms_realloc_begin(uint8_t fn, const void *old, uint64_t size);
+void ms_realloc_end(uint8_t *record, const void *new_ptr);
+void ms_record_exit(uint32_t kind, int32_t status);
+void ms_record_thread_name(const char *name);
+void ms_record_rss(uint64_t now);
+/* The tid of the calling thread, announcing it on first use. */
+uint32_t ms_thread_tid(void);
+
+/* ---- stack.c ---- */
+int ms_stack_setup(void);
+/* Captures the caller's stack (shim frames skipped) and returns its id,
+ * writing a STACK record the first time this process sees it. */
+uint32_t ms_stack_capture(void);
+
+/* ---- objects.c ---- */
+/* Records modules loaded or unloaded since the last scan. */
+void ms_objects_scan(void);
+/* Re-announces every known module (a fork child's new trace). */
+void ms_objects_reemit(void);
+/* Whether some known module covers `addr`. */
+int ms_objects_cover(uintptr_t addr);
+void ms_objects_after_fork(void);
+
+#endif

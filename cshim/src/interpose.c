@@ -1,0 +1,165 @@
+/*
+ * The interposed allocation functions.
+ *
+ * Each one returns exactly what the real function returns and leaves errno
+ * as the real function left it (contract 1). Ordering (contract 3):
+ *   - an allocation is recorded after the real call returns the address;
+ *   - a free is recorded before the real free, so the address cannot be
+ *     handed out again (and recorded) ahead of its free;
+ *   - realloc takes its place in the order before the real call and is
+ *     completed after it.
+ * Calls made while the thread is already inside the shim (guard set) go
+ * straight to the real function, untraced.
+ */
+#include "internal.h"
+#include "guard.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Entry to every hook: the real function is known, or we are inside dlsym. */
+#define MS_ENSURE_REAL(arena_call) \
+    do {                           \
+        if (MS_UNLIKELY(!g_real_ready) && !ms_resolve()) return arena_call; \
+    } while (0)
+
+static inline int ms_should_trace(void) { return MS_LIKELY(g_tracing) && !t_in_shim; }
+
+/* Records a successful allocation; errno stays as the real call left it. */
+static inline void ms_after_alloc(uint8_t fn, void *p, uint64_t size) {
+    if (!p || !ms_should_trace()) return;
+    int saved = errno;
+    t_in_shim = 1;
+    ms_record_alloc(fn, p, size);
+    t_in_shim = 0;
+    errno = saved;
+}
+
+MEMSIFT_EXPORT void *malloc(size_t size) {
+    MS_ENSURE_REAL(ms_arena_alloc(size, 16));
+    void *p = g_real.malloc(size);
+    ms_after_alloc(MS_FN_MALLOC, p, size);
+    return p;
+}
+
+MEMSIFT_EXPORT void *calloc(size_t n, size_t size) {
+    /* The arena is static, hence already zero. */
+    size_t total;
+    MS_ENSURE_REAL(__builtin_mul_overflow(n, size, &total) ? NULL : ms_arena_alloc(total, 16));
+    void *p = g_real.calloc(n, size);
+    ms_after_alloc(MS_FN_CALLOC, p, (uint64_t)n * size);
+    return p;
+}
+
+MEMSIFT_EXPORT void free(void *p) {
+    if (MS_UNLIKELY(ms_arena_owns(p))) return; /* bootstrap block: never reclaimed */
+    MS_ENSURE_REAL((void)0);
+    if (p && ms_should_trace()) {
+        int saved = errno;
+        t_in_shim = 1;
+        ms_record_free(p);
+        t_in_shim = 0;
+        errno = saved;
+    }
+    g_real.free(p);
+}
+
+/* A bootstrap block being resized: move it to the real heap. */
+static void *ms_realloc_from_arena(void *p, size_t size) {
+    void *q = malloc(size);
+    if (q) {
+        size_t old = ms_arena_size(p);
+        memcpy(q, p, old < size ? old : size);
+    }
+    return q;
+}
+
+static void *ms_traced_realloc(uint8_t fn, void *p, size_t size, void *(*call)(void *, size_t, size_t),
+                               size_t a, size_t b) {
+    if (!ms_should_trace()) return call(p, a, b);
+    t_in_shim = 1;
+    int saved = errno;
+    uint8_t *record = ms_realloc_begin(fn, p, size);
+    errno = saved;
+    void *q = call(p, a, b);
+    saved = errno;
+    ms_realloc_end(record, q);
+    t_in_shim = 0;
+    errno = saved;
+    return q;
+}
+
+static void *ms_call_realloc(void *p, size_t size, size_t unused) {
+    (void)unused;
+    return g_real.realloc(p, size);
+}
+
+static void *ms_call_reallocarray(void *p, size_t n, size_t size) { return g_real.reallocarray(p, n, size); }
+
+MEMSIFT_EXPORT void *realloc(void *p, size_t size) {
+    if (MS_UNLIKELY(ms_arena_owns(p))) return ms_realloc_from_arena(p, size);
+    MS_ENSURE_REAL(p ? NULL : ms_arena_alloc(size, 16));
+    return ms_traced_realloc(MS_FN_REALLOC, p, size, ms_call_realloc, size, 0);
+}
+
+MEMSIFT_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) total = 0;
+    if (MS_UNLIKELY(ms_arena_owns(p))) {
+        if (n && size && !total) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return ms_realloc_from_arena(p, total);
+    }
+    MS_ENSURE_REAL(NULL);
+    /* An overflowing request fails before touching p: nothing to record. */
+    if (n && size && !total) return g_real.reallocarray(p, n, size);
+    return ms_traced_realloc(MS_FN_REALLOCARRAY, p, total, ms_call_reallocarray, n, size);
+}
+
+MEMSIFT_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
+    if (MS_UNLIKELY(!g_real_ready) && !ms_resolve()) {
+        void *p = ms_arena_alloc(size, alignment);
+        if (!p) return ENOMEM;
+        *out = p;
+        return 0;
+    }
+    int rc = g_real.posix_memalign(out, alignment, size);
+    if (rc == 0) ms_after_alloc(MS_FN_POSIX_MEMALIGN, *out, size);
+    return rc;
+}
+
+MEMSIFT_EXPORT void *aligned_alloc(size_t alignment, size_t size) {
+    MS_ENSURE_REAL(ms_arena_alloc(size, alignment));
+    void *p = g_real.aligned_alloc(alignment, size);
+    ms_after_alloc(MS_FN_ALIGNED_ALLOC, p, size);
+    return p;
+}
+
+MEMSIFT_EXPORT void *memalign(size_t alignment, size_t size) {
+    MS_ENSURE_REAL(ms_arena_alloc(size, alignment));
+    void *p = g_real.memalign(alignment, size);
+    ms_after_alloc(MS_FN_MEMALIGN, p, size);
+    return p;
+}
+
+MEMSIFT_EXPORT void *valloc(size_t size) {
+    MS_ENSURE_REAL(ms_arena_alloc(size, 4096));
+    void *p = g_real.valloc(size);
+    ms_after_alloc(MS_FN_VALLOC, p, size);
+    return p;
+}
+
+MEMSIFT_EXPORT void *pvalloc(size_t size) {
+    MS_ENSURE_REAL(ms_arena_alloc(size, 4096));
+    void *p = g_real.pvalloc(size);
+    ms_after_alloc(MS_FN_PVALLOC, p, size);
+    return p;
+}
+
+MEMSIFT_EXPORT size_t malloc_usable_size(void *p) {
+    if (MS_UNLIKELY(ms_arena_owns(p))) return ms_arena_size(p);
+    MS_ENSURE_REAL(0);
+    return g_real.malloc_usable_size(p);
+}

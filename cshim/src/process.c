@@ -1,0 +1,308 @@
+/*
+ * The process's life as the shim sees it: start, fork, exec, dlopen and
+ * dlclose, thread names, and every way out (return from main, exit, _exit,
+ * abort, the destructor).
+ *
+ * Each hook resolves its real function lazily with dlsym under the guard.
+ */
+#include "internal.h"
+#include "guard.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+MS_TLS int t_in_shim;
+
+int g_tracing;
+uint32_t g_generation;
+int32_t g_pid;
+uint64_t g_start_mono_ns;
+uint64_t g_start_wall_ns;
+uintptr_t g_self_begin, g_self_end;
+
+static char g_exe[4096];
+static uint32_t g_exe_len;
+static char g_cmdline[32768];
+static uint32_t g_cmdline_len;
+
+/* How the process said it is ending; END repeats it. */
+static uint32_t g_exit_kind = MS_EXIT_UNKNOWN;
+static int32_t g_exit_status;
+
+#define MS_REAL(type, name) ((type)ms_real_symbol(#name))
+
+static void *ms_real_symbol(const char *name) {
+    int entered = ms_guard_enter();
+    void *f = dlsym(RTLD_NEXT, name);
+    if (entered) ms_guard_leave();
+    return f;
+}
+
+static uint64_t ms_wall_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- identity ---- */
+
+static void ms_read_identity(void) {
+    ssize_t n = readlink("/proc/self/exe", g_exe, sizeof g_exe - 1);
+    g_exe_len = n > 0 ? (uint32_t)n : 0;
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    g_cmdline_len = 0;
+    if (fd >= 0) {
+        ssize_t got;
+        while (g_cmdline_len < sizeof g_cmdline &&
+               (got = read(fd, g_cmdline + g_cmdline_len, sizeof g_cmdline - g_cmdline_len)) > 0)
+            g_cmdline_len += (uint32_t)got;
+        close(fd);
+    }
+}
+
+void ms_emit_process(void) {
+    uint32_t size = MS_ALIGN8((uint32_t)sizeof(ms_process_record_t) + g_exe_len + g_cmdline_len);
+    uint8_t *rec = ms_ring_reserve(&g_ring, size, MS_REC_PROCESS, 0);
+    ms_process_record_t *r = (ms_process_record_t *)rec;
+    r->pid = g_pid;
+    r->ppid = (int32_t)getppid();
+    r->start_wall_ns = g_start_wall_ns;
+    r->start_mono_ns = g_start_mono_ns;
+    r->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
+    r->max_depth = g_config.depth;
+    r->exe_len = g_exe_len;
+    r->argv_len = g_cmdline_len;
+    uint8_t *out = rec + sizeof *r;
+    memcpy(out, g_exe, g_exe_len);
+    memcpy(out + g_exe_len, g_cmdline, g_cmdline_len);
+    out += g_exe_len + g_cmdline_len;
+    memset(out, 0, (size_t)(rec + size - out));
+    ms_ring_commit(rec);
+}
+
+static int ms_find_self(struct dl_phdr_info *info, size_t size, void *ctx) {
+    (void)size;
+    uintptr_t probe = (uintptr_t)ctx, begin = UINTPTR_MAX, end = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_LOAD) continue;
+        uintptr_t b = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr, e = b + info->dlpi_phdr[i].p_memsz;
+        if (b < begin) begin = b;
+        if (e > end) end = e;
+    }
+    if (probe < begin || probe >= end) return 0;
+    g_self_begin = begin;
+    g_self_end = end;
+    return 1;
+}
+
+/* ---- start and fork ---- */
+
+static void ms_after_fork_child(void);
+
+/* Opens this process's trace: ring, PROCESS record, modules, first RSS. */
+static int ms_begin_trace(int is_fork_child) {
+    g_pid = (int32_t)getpid();
+    g_start_mono_ns = ms_now_ns();
+    g_start_wall_ns = ms_wall_ns();
+    if ((is_fork_child ? ms_sink_reopen_in_child() : ms_sink_open()) != 0) return -1;
+    ms_emit_process();
+    if (is_fork_child)
+        ms_objects_after_fork();
+    else
+        ms_objects_scan();
+    ms_record_rss(g_start_mono_ns);
+    return 0;
+}
+
+__attribute__((constructor(101))) static void ms_start(void) {
+    ms_resolve();
+    ms_guard_enter();
+    ms_config_read();
+    dl_iterate_phdr(ms_find_self, (void *)(uintptr_t)&ms_start);
+    ms_read_identity();
+    if (ms_stack_setup() == 0 && ms_begin_trace(0) == 0) {
+        /* Only the child handler: we hold no lock a fork could strand. */
+        pthread_atfork(NULL, NULL, ms_after_fork_child);
+        ms_store_release(&g_tracing, 1);
+    }
+    ms_guard_leave();
+}
+
+static void ms_after_fork_child(void) {
+    if (!g_tracing) return;
+    /* Only this thread exists now. New generation: stacks and threads are
+     * announced again in the child's own trace. */
+    g_tracing = 0;
+    t_in_shim = 1;
+    g_generation++;
+    g_exit_kind = MS_EXIT_UNKNOWN;
+    if (ms_begin_trace(1) == 0) g_tracing = 1;
+    t_in_shim = 0;
+}
+
+/* ---- the ways out ---- */
+
+/* Notes how the process ends; `final`: nothing of ours runs afterwards
+ * (_exit, abort, exec), so drain now. */
+static void ms_note_exit(uint32_t kind, int32_t status, int final) {
+    if (!g_tracing || t_in_shim) return;
+    t_in_shim = 1;
+    if (g_exit_kind == MS_EXIT_UNKNOWN || kind != MS_EXIT_RETURN) {
+        g_exit_kind = kind;
+        g_exit_status = status;
+    }
+    ms_record_exit(kind, status);
+    if (final) {
+        ms_sink_finish(kind, status);
+        if (kind != MS_EXIT_EXEC) g_tracing = 0;
+    }
+    t_in_shim = 0;
+}
+
+__attribute__((destructor(101))) static void ms_stop(void) {
+    if (!g_tracing) return;
+    t_in_shim = 1;
+    if (g_exit_kind == MS_EXIT_UNKNOWN) {
+        g_exit_kind = MS_EXIT_DESTRUCTOR;
+        ms_record_exit(MS_EXIT_DESTRUCTOR, 0);
+    }
+    ms_record_rss(ms_now_ns());
+    ms_sink_finish(g_exit_kind, g_exit_status);
+    g_ring.header->state = MS_RING_FINISHED;
+    t_in_shim = 0;
+}
+
+MEMSIFT_EXPORT void exit(int status) {
+    ms_note_exit(MS_EXIT_EXIT, status, 0);
+    MS_REAL(void (*)(int), exit)(status);
+    __builtin_unreachable();
+}
+
+MEMSIFT_EXPORT void _exit(int status) {
+    ms_note_exit(MS_EXIT__EXIT, status, 1);
+    MS_REAL(void (*)(int), _exit)(status);
+    __builtin_unreachable();
+}
+
+MEMSIFT_EXPORT void _Exit(int status) {
+    ms_note_exit(MS_EXIT__EXIT, status, 1);
+    MS_REAL(void (*)(int), _Exit)(status);
+    __builtin_unreachable();
+}
+
+MEMSIFT_EXPORT void abort(void) {
+    ms_note_exit(MS_EXIT_ABORT, SIGABRT, 1);
+    MS_REAL(void (*)(void), abort)();
+    __builtin_unreachable();
+}
+
+/* main's return value is only visible from here: glibc calls exit() from
+ * inside libc, which no interposition sees. */
+typedef int (*ms_main_fn)(int, char **, char **);
+static ms_main_fn g_real_main;
+
+static int ms_main(int argc, char **argv, char **envp) {
+    int rc = g_real_main(argc, argv, envp);
+    ms_note_exit(MS_EXIT_RETURN, rc, 0);
+    return rc;
+}
+
+MEMSIFT_EXPORT int __libc_start_main(ms_main_fn main, int argc, char **argv, void (*init)(void), void (*fini)(void),
+                                     void (*rtld_fini)(void), void *stack_end) {
+    typedef int (*start_fn)(ms_main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);
+    g_real_main = main;
+    return MS_REAL(start_fn, __libc_start_main)(ms_main, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+/* ---- exec: the image ends, the PID goes on ---- */
+
+static void ms_before_exec(void) { ms_note_exit(MS_EXIT_EXEC, 0, 1); }
+
+MEMSIFT_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
+    ms_before_exec();
+    return MS_REAL(int (*)(const char *, char *const[], char *const[]), execve)(path, argv, envp);
+}
+
+MEMSIFT_EXPORT int execv(const char *path, char *const argv[]) {
+    ms_before_exec();
+    return MS_REAL(int (*)(const char *, char *const[]), execv)(path, argv);
+}
+
+MEMSIFT_EXPORT int execvp(const char *file, char *const argv[]) {
+    ms_before_exec();
+    return MS_REAL(int (*)(const char *, char *const[]), execvp)(file, argv);
+}
+
+MEMSIFT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
+    ms_before_exec();
+    return MS_REAL(int (*)(const char *, char *const[], char *const[]), execvpe)(file, argv, envp);
+}
+
+/* The execl family is variadic: collect the arguments, then take the execv
+ * route (which is what glibc does too). */
+#define MS_COLLECT_ARGS(first, envp_out)                              \
+    va_list ap;                                                       \
+    size_t argc = 1;                                                  \
+    va_start(ap, first);                                              \
+    while (va_arg(ap, const char *)) argc++;                          \
+    va_end(ap);                                                       \
+    char *args[argc + 1];                                             \
+    args[0] = (char *)(first);                                        \
+    va_start(ap, first);                                              \
+    for (size_t i = 1; i <= argc; i++) args[i] = va_arg(ap, char *);  \
+    envp_out;                                                         \
+    va_end(ap)
+
+MEMSIFT_EXPORT int execl(const char *path, const char *arg, ...) {
+    MS_COLLECT_ARGS(arg, (void)0);
+    return execv(path, args);
+}
+
+MEMSIFT_EXPORT int execlp(const char *file, const char *arg, ...) {
+    MS_COLLECT_ARGS(arg, (void)0);
+    return execvp(file, args);
+}
+
+MEMSIFT_EXPORT int execle(const char *path, const char *arg, ...) {
+    char **envp;
+    MS_COLLECT_ARGS(arg, envp = va_arg(ap, char **));
+    return execve(path, args, envp);
+}
+
+/* ---- modules and threads ---- */
+
+MEMSIFT_EXPORT void *dlopen(const char *file, int mode) {
+    void *handle = MS_REAL(void *(*)(const char *, int), dlopen)(file, mode);
+    if (handle && g_tracing && ms_guard_enter()) {
+        ms_objects_scan();
+        ms_guard_leave();
+    }
+    return handle;
+}
+
+MEMSIFT_EXPORT int dlclose(void *handle) {
+    int rc = MS_REAL(int (*)(void *), dlclose)(handle);
+    if (rc == 0 && g_tracing && ms_guard_enter()) {
+        ms_objects_scan();
+        ms_guard_leave();
+    }
+    return rc;
+}
+
+MEMSIFT_EXPORT int pthread_setname_np(pthread_t thread, const char *name) {
+    int rc = MS_REAL(int (*)(pthread_t, const char *), pthread_setname_np)(thread, name);
+    /* Another thread's tid is not at hand; its name is read at its next
+     * first event in a new generation, or stays as it was. */
+    if (rc == 0 && thread == pthread_self() && g_tracing && ms_guard_enter()) {
+        ms_record_thread_name(name);
+        ms_guard_leave();
+    }
+    return rc;
+}

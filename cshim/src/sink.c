@@ -1,0 +1,272 @@
+/*
+ * Where this process's ring lives, and who drains it.
+ *
+ * Under `memsift run` (MEMSIFT_RUN_DIR set) the ring is a file in the run's
+ * private directory; the collector finds it, drains it into the trace and
+ * salvages it if we die. The shim never touches the trace file then, so no
+ * disk I/O happens in the target.
+ *
+ * Under plain LD_PRELOAD the ring is a memfd and the shim drains it itself
+ * into the trace file: whenever a producer finds the ring full (it becomes
+ * the consumer for a moment), before exec, and at every way out of the
+ * process it can see (exit, _exit, abort, return from main, destructor).
+ */
+#include "internal.h"
+#include "guard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h> /* rename() only: no stdio streams */
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+ms_ring_t g_ring;
+
+static char g_trace_path[4096]; /* absolute; standalone only */
+static int g_standalone;
+static int g_drain_busy;
+static int g_finished;
+static int g_write_failed;
+
+/* ---- small string helpers (no stdio, no allocation) ---- */
+
+static size_t ms_append(char *buf, size_t at, size_t cap, const char *s) {
+    while (*s && at + 1 < cap) buf[at++] = *s++;
+    buf[at] = 0;
+    return at;
+}
+
+static size_t ms_append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
+    char digits[24];
+    int d = 0;
+    do {
+        digits[d++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (d && at + 1 < cap) buf[at++] = digits[--d];
+    buf[at] = 0;
+    return at;
+}
+
+static const char *ms_basename(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* ---- run mode: a ring file for the collector ---- */
+
+static int ms_open_run_ring(void) {
+    char tmp[4096], final[4096];
+    size_t n = ms_append(tmp, 0, sizeof tmp, g_config.run_dir);
+    n = ms_append(tmp, n, sizeof tmp, "/");
+    n = ms_append_u64(tmp, n, sizeof tmp, (uint64_t)g_pid);
+    n = ms_append(tmp, n, sizeof tmp, "-");
+    n = ms_append_u64(tmp, n, sizeof tmp, g_start_mono_ns);
+    memcpy(final, tmp, n + 1);
+    ms_append(final, n, sizeof final, MEMSIFT_RING_SUFFIX);
+    ms_append(tmp, n, sizeof tmp, ".tmp");
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ms_warn("cannot create the ring in MEMSIFT_RUN_DIR: ", strerror(errno), "; not tracing this process");
+        return -1;
+    }
+    int rc = ms_ring_create(&g_ring, fd, g_config.ring_bytes, g_pid, g_start_mono_ns);
+    close(fd); /* the mapping keeps the file alive; no descriptor left for the program to trip on */
+    /* Published by rename, so the collector never sees a half-made ring. */
+    if (rc != 0 || rename(tmp, final) != 0) {
+        ms_warn("cannot set up the ring in MEMSIFT_RUN_DIR: ", strerror(rc ? -rc : errno), "; not tracing this process");
+        if (rc == 0) ms_ring_unmap(&g_ring);
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- standalone: a memfd ring and a trace file of our own ---- */
+
+static int ms_write_all(int fd, const void *buf, size_t n) {
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Names the trace: MEMSIFT_OUTPUT (exact for the first process), else
+ * memsift.PROGRAM.PID.trace in the working directory at start; a fork child,
+ * or a name already taken (exec keeps the PID), gets PID and a counter. */
+static int ms_create_trace_file(int is_fork_child) {
+    char base[4096];
+    size_t n = 0;
+    if (g_config.output) {
+        if (g_config.output[0] != '/' && getcwd(base, sizeof base)) n = ms_append(base, strlen(base), sizeof base, "/");
+        n = ms_append(base, n, sizeof base, g_config.output);
+    } else {
+        if (!getcwd(base, sizeof base)) return -1;
+        n = ms_append(base, strlen(base), sizeof base, "/memsift.");
+        /* /proc/self/comm would be truncated; the exe path is exact. */
+        char exe[4096];
+        ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[len > 0 ? len : 0] = 0;
+        n = ms_append(base, n, sizeof base, len > 0 ? ms_basename(exe) : "process");
+        n = ms_append(base, n, sizeof base, ".");
+        n = ms_append_u64(base, n, sizeof base, (uint64_t)g_pid);
+        n = ms_append(base, n, sizeof base, ".trace");
+    }
+    /* Split "dir/name.trace" into stem and extension for derived names. */
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot > strrchr(base, '/') ? (size_t)(dot - base) : n;
+    for (uint32_t attempt = 0; attempt < 1000; attempt++) {
+        size_t m = 0;
+        if (attempt == 0 && !(is_fork_child && g_config.output)) {
+            m = ms_append(g_trace_path, 0, sizeof g_trace_path, base);
+        } else {
+            memcpy(g_trace_path, base, stem);
+            m = stem;
+            g_trace_path[m] = 0;
+            if (g_config.output) {
+                m = ms_append(g_trace_path, m, sizeof g_trace_path, ".");
+                m = ms_append_u64(g_trace_path, m, sizeof g_trace_path, (uint64_t)g_pid);
+            }
+            if (attempt > 0) {
+                m = ms_append(g_trace_path, m, sizeof g_trace_path, ".");
+                m = ms_append_u64(g_trace_path, m, sizeof g_trace_path, attempt + 1);
+            }
+            m = ms_append(g_trace_path, m, sizeof g_trace_path, base + stem);
+        }
+        int fd = open(g_trace_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) return fd;
+        if (errno != EEXIST) {
+            ms_warn("cannot create ", g_trace_path, "; not tracing this process");
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static void ms_selfdrain_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
+    (void)ring;
+    (void)ctx;
+    ms_sink_flush();
+    if (attempt > 16) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int ms_open_standalone(int is_fork_child) {
+    int fd = ms_create_trace_file(is_fork_child);
+    if (fd < 0) return -1;
+    ms_file_header_t h = {
+        .magic = MEMSIFT_TRACE_MAGIC,
+        .version = MEMSIFT_FORMAT_VERSION,
+        .header_size = sizeof h,
+        .flags = 0,
+        .writer = MS_WRITER_SHIM,
+        .pid = g_pid,
+        .ppid = (int32_t)getppid(),
+        .start_wall_ns = g_start_wall_ns,
+        .start_mono_ns = g_start_mono_ns,
+        .page_size = (uint32_t)sysconf(_SC_PAGESIZE),
+    };
+    int ok = ms_write_all(fd, &h, sizeof h) == 0;
+    close(fd);
+    if (!ok) {
+        ms_warn("cannot write ", g_trace_path, "; not tracing this process");
+        return -1;
+    }
+    int ring_fd = (int)syscall(SYS_memfd_create, "memsift-ring", MFD_CLOEXEC);
+    if (ring_fd < 0) return -1;
+    int rc = ms_ring_create(&g_ring, ring_fd, g_config.ring_bytes, g_pid, g_start_mono_ns);
+    close(ring_fd);
+    if (rc != 0) return -1;
+    g_ring.wait = ms_selfdrain_wait;
+    g_standalone = 1;
+    return 0;
+}
+
+int ms_sink_open(void) {
+    return g_config.run_dir ? ms_open_run_ring() : ms_open_standalone(0);
+}
+
+int ms_sink_reopen_in_child(void) {
+    /* The parent's ring is shared memory: the child must never write to it.
+     * Unmapping only drops our view; the parent keeps its own. */
+    ms_ring_unmap(&g_ring);
+    g_drain_busy = 0;
+    g_finished = 0;
+    return g_config.run_dir ? ms_open_run_ring() : ms_open_standalone(1);
+}
+
+/* Drains into the trace file. `wait`: take the consumer role even if
+ * another thread holds it now (exit paths), instead of giving up. */
+static void ms_drain(int wait) {
+    if (!g_standalone) return;
+    int expected = 0;
+    while (!ms_cas_acq_rel(&g_drain_busy, &expected, 1)) {
+        if (!wait) return;
+        expected = 0;
+        sched_yield();
+    }
+    {
+        /* After END, records have nowhere to go; they are still consumed so
+         * that producers never wait on a ring nobody drains. Opened per drain: a descriptor kept open could be closed by the
+         * program and its number reused for one of its own files. */
+        int fd = g_finished ? -1 : open(g_trace_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && !g_finished && !g_write_failed) {
+            g_write_failed = 1;
+            ms_warn("cannot reopen ", g_trace_path, "; events are being dropped");
+        }
+        for (;;) {
+            const uint8_t *span;
+            int corrupt;
+            size_t n = ms_ring_peek(&g_ring, &span, &corrupt);
+            if (n == 0) break;
+            if (fd >= 0 && ms_write_all(fd, span, n) != 0 && !g_write_failed) {
+                g_write_failed = 1;
+                ms_warn("cannot write ", g_trace_path, " (disk full?); events are being dropped");
+            }
+            ms_ring_consume(&g_ring, n);
+        }
+        if (fd >= 0) close(fd);
+    }
+    ms_store_release(&g_drain_busy, 0);
+}
+
+void ms_sink_flush(void) { ms_drain(0); }
+
+void ms_sink_finish(uint32_t kind, int32_t status) {
+    if (!g_standalone || g_finished) return;
+    ms_drain(1);
+    int expected = 0;
+    while (!ms_cas_acq_rel(&g_drain_busy, &expected, 1)) {
+        expected = 0;
+        sched_yield();
+    }
+    ms_end_record_t end = {
+        .h = {sizeof end, MS_REC_END, MS_STATE_COMMITTED, 0, MS_RECORD_MAGIC},
+        .time_ns = ms_now_ns(),
+        .kind = kind,
+        .status = status,
+        .backpressure_ns = ms_load_relaxed(&g_ring.header->backpressure_ns),
+        .backpressure_waits = ms_load_relaxed(&g_ring.header->backpressure_waits),
+        .lost_bytes = 0,
+        .stack_table_full = ms_load_relaxed(&g_ring.header->stack_table_full),
+    };
+    int fd = open(g_trace_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        ms_write_all(fd, &end, sizeof end);
+        close(fd);
+    }
+    /* Later events (other libraries' destructors) have nowhere to go. */
+    g_finished = 1;
+    ms_store_release(&g_drain_busy, 0);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages memsift needs (only those missing), then
+# builds the release: .build/release/memsift with libmemsift.so next to it,
+# and the example program in .build/examples/. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libunwind-dev libzstd-dev pkg-config make gcc g++ python3)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+make -s -C cshim
+swift build -c release 2>&1 | grep -v "^\[" || true
+swift build -c release >/dev/null  # fail the script if the build failed
+install -m 0755 cshim/build/libmemsift.so .build/release/libmemsift.so
+mkdir -p .build/examples
+cc -O1 -g -o .build/examples/leaky examples/leaky.c
