@@ -17,6 +17,8 @@ public struct TraceSummary: Sendable {
   public var threads: Int
   public var modules: Int
   public var modulesUnloaded: Int
+  /// Every module load the trace recorded, in order.
+  public var loadedModules: [LoadedModule]
   public var rssSamples: Int
   public var peakRSSBytes: UInt64
   public var end: EndInfo?
@@ -33,7 +35,8 @@ public struct TraceSummary: Sendable {
     var events: UInt64 = 0
     var stacks = Set<StackID>()
     var threads = Set<UInt32>()
-    var modules = 0, unloaded = 0, rssSamples = 0
+    var loaded: [LoadedModule] = []
+    var unloaded = 0, rssSamples = 0
     var peakRSS: UInt64 = 0
     var lastTime = reader.header.startMonoNs
     try reader.forEachRecord { record in
@@ -45,8 +48,11 @@ public struct TraceSummary: Sendable {
       case .process(let p): if process == nil { process = p }
       case .stack(let id, _): stacks.insert(id)
       case .thread(_, let tid, _): threads.insert(tid)
-      case .moduleLoad: modules += 1
-      case .moduleUnload: unloaded += 1
+      case .moduleLoad(let m):
+        loaded.append(LoadedModule(path: m.path, base: m.base, buildID: m.buildID, unloaded: false))
+      case .moduleUnload(_, let base):
+        unloaded += 1
+        if let i = loaded.lastIndex(where: { $0.base == base && !$0.unloaded }) { loaded[i].unloaded = true }
       case .rss(let t, let bytes):
         rssSamples += 1
         peakRSS = max(peakRSS, bytes)
@@ -75,7 +81,22 @@ public struct TraceSummary: Sendable {
       path: path, header: reader.header, process: process, totals: replay.finalTotals,
       endKind: end?.kind ?? lastExit?.0 ?? .unknown, endStatus: end?.status ?? lastExit?.1 ?? 0,
       isComplete: end != nil, durationNs: lastTime &- reader.header.startMonoNs, events: events,
-      stacks: stacks.count, threads: threads.count, modules: modules, modulesUnloaded: unloaded,
+      stacks: stacks.count, threads: threads.count, modules: loaded.count, modulesUnloaded: unloaded,
+      loadedModules: loaded,
       rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, warnings: warnings)
+  }
+}
+
+/// A module the trace saw loaded, and whether it saw it unloaded.
+public struct LoadedModule: Sendable, Equatable {
+  public var path: String
+  public var base: UInt64
+  public var buildID: [UInt8]
+  public var unloaded: Bool
+
+  /// The build-id as lowercase hex, as `file` and debuginfod print it.
+  public var buildIDHex: String {
+    let digits = Array("0123456789abcdef")
+    return String(buildID.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
   }
 }

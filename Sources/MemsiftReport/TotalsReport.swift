@@ -44,7 +44,7 @@ public enum TotalsReport {
   /// The JSON report, schema `memsift.report/1` (README).
   public static func json(_ s: TraceSummary) throws -> String {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let data = try encoder.encode(Document(s))
     return String(decoding: data, as: UTF8.self) + "\n"
   }
@@ -66,6 +66,12 @@ public enum TotalsReport {
       var samples: Int
       var peak_bytes: UInt64
     }
+    struct Module: Encodable {
+      var path: String
+      var base: UInt64
+      var build_id: String
+      var unloaded: Bool
+    }
     struct Backpressure: Encodable {
       var waits: UInt64
       var ns: UInt64
@@ -82,6 +88,7 @@ public enum TotalsReport {
     var threads: Int
     var modules: Int
     var modules_unloaded: Int
+    var loaded_modules: [Module]
     var rss: RSS
     var backpressure: Backpressure
     var warnings: [String]
@@ -100,6 +107,9 @@ public enum TotalsReport {
       threads = s.threads
       modules = s.modules
       modules_unloaded = s.modulesUnloaded
+      loaded_modules = s.loadedModules.map {
+        Module(path: $0.path, base: $0.base, build_id: $0.buildIDHex, unloaded: $0.unloaded)
+      }
       rss = RSS(samples: s.rssSamples, peak_bytes: s.peakRSSBytes)
       backpressure = Backpressure(waits: s.end?.backpressureWaits ?? 0, ns: s.end?.backpressureNs ?? 0)
       warnings = s.warnings
