@@ -52,8 +52,15 @@ let package = Package(
     ),
 
     // Tests
-    .testTarget(name: "MemsiftFormatTests", dependencies: ["MemsiftFormat", "CMemsiftFormat"]),
-    .testTarget(name: "MemsiftAnalysisTests", dependencies: ["MemsiftAnalysis", "MemsiftFormat"]),
+    .target(name: "_MemsiftTestSupport", dependencies: ["CMemsiftFormat"]),
+    .testTarget(
+      name: "MemsiftFormatTests",
+      dependencies: ["MemsiftFormat", "CMemsiftFormat", "CZstd", "_MemsiftTestSupport"]
+    ),
+    .testTarget(
+      name: "MemsiftAnalysisTests",
+      dependencies: ["MemsiftAnalysis", "MemsiftFormat", "_MemsiftTestSupport"]
+    ),
     .testTarget(name: "MemsiftEndToEndTests", dependencies: ["MemsiftFormat"]),
   ],
   swiftLanguageModes: [.v5]

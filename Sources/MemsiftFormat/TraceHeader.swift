@@ -37,9 +37,11 @@ public struct TraceHeader: Sendable, Equatable {
   /// Decodes and validates a header.
   /// - Throws: `TraceError` when the bytes are not a memsift trace this reader understands.
   public init(bytes: UnsafeRawBufferPointer) throws {
+    if bytes.count >= 8 && bytes.loadUnaligned(as: UInt64.self) != MEMSIFT_TRACE_MAGIC {
+      throw TraceError.notATrace("not a memsift trace (bad magic)")
+    }
     guard bytes.count >= Self.size else { throw TraceError.notATrace("file is shorter than a trace header") }
     let raw = bytes.loadUnaligned(as: ms_file_header_t.self)
-    guard raw.magic == MEMSIFT_TRACE_MAGIC else { throw TraceError.notATrace("not a memsift trace (bad magic)") }
     guard raw.version >= 1, raw.version <= UInt32(MEMSIFT_FORMAT_VERSION) else {
       throw TraceError.unsupportedVersion(raw.version)
     }

@@ -1,0 +1,111 @@
+import CMemsiftFormat
+
+/// Builds trace bytes record by record, for tests: the same C structs the shim writes.
+public struct RecordBuilder {
+  public private(set) var bytes: [UInt8] = []
+
+  public init() {}
+
+  /// Appends a file header (uncompressed unless `flags` says otherwise).
+  public mutating func header(pid: Int32 = 42, flags: UInt32 = 0, version: UInt32 = UInt32(MEMSIFT_FORMAT_VERSION)) {
+    var h = ms_file_header_t()
+    h.magic = MEMSIFT_TRACE_MAGIC
+    h.version = version
+    h.header_size = UInt32(MemoryLayout<ms_file_header_t>.size)
+    h.flags = flags
+    h.writer = MS_WRITER_SHIM
+    h.pid = pid
+    h.ppid = 1
+    h.start_mono_ns = 1_000
+    h.page_size = 4096
+    append(&h)
+  }
+
+  public mutating func process(pid: Int32 = 42, executable: String = "/bin/victim", arguments: [String] = ["victim"]) {
+    let exe = Array(executable.utf8)
+    let argv: [UInt8] = arguments.flatMap { Array($0.utf8) + [UInt8(0)] }
+    var r = ms_process_record_t()
+    r.pid = pid
+    r.ppid = 1
+    r.start_mono_ns = 1_000
+    r.page_size = 4096
+    r.max_depth = 64
+    r.exe_len = UInt32(exe.count)
+    r.argv_len = UInt32(argv.count)
+    appendRecord(&r, type: MS_REC_PROCESS.rawValue, tail: exe + argv)
+  }
+
+  public mutating func alloc(_ ptr: UInt64, _ size: UInt64, stack: UInt32 = 1, time: UInt64 = 2_000, function: UInt8 = 1) {
+    var r = ms_alloc_record_t()
+    r.time_ns = time
+    r.ptr = ptr
+    r.size = size
+    r.stack = stack
+    r.tid = 7
+    appendRecord(&r, type: MS_REC_ALLOC.rawValue, aux: function)
+  }
+
+  public mutating func free(_ ptr: UInt64, time: UInt64 = 3_000) {
+    var r = ms_free_record_t()
+    r.time_ns = time
+    r.ptr = ptr
+    appendRecord(&r, type: MS_REC_FREE.rawValue)
+  }
+
+  public mutating func realloc(_ old: UInt64, _ new: UInt64, _ size: UInt64, time: UInt64 = 4_000) {
+    var r = ms_realloc_record_t()
+    r.time_ns = time
+    r.old_ptr = old
+    r.new_ptr = new
+    r.size = size
+    r.stack = 1
+    r.tid = 7
+    appendRecord(&r, type: MS_REC_REALLOC.rawValue, aux: UInt8(MS_FN_REALLOC.rawValue))
+  }
+
+  public mutating func stack(_ id: UInt32, frames: [UInt64]) {
+    var r = ms_stack_record_t()
+    r.id = id
+    r.depth = UInt32(frames.count)
+    let tail: [UInt8] = frames.flatMap { f in (0..<8).map { UInt8(truncatingIfNeeded: f >> UInt64($0 * 8)) } }
+    appendRecord(&r, type: MS_REC_STACK.rawValue, tail: tail)
+  }
+
+  public mutating func end(kind: UInt32 = MS_EXIT_RETURN.rawValue, status: Int32 = 0) {
+    var r = ms_end_record_t()
+    r.time_ns = 9_000
+    r.kind = kind
+    r.status = status
+    appendRecord(&r, type: MS_REC_END.rawValue)
+  }
+
+  /// A record of a type no reader knows yet, `payload` bytes long.
+  public mutating func unknown(type: UInt8, payload: Int) {
+    var h = ms_record_header_t()
+    appendHeaderAndTail(&h, type: UInt32(type), aux: 0, size: MemoryLayout<ms_record_header_t>.size, tail: [UInt8](repeating: 0xEE, count: payload))
+  }
+
+  private mutating func append<T>(_ value: inout T) {
+    withUnsafeBytes(of: &value) { bytes.append(contentsOf: $0) }
+  }
+
+  private mutating func appendRecord<T>(_ record: inout T, type: UInt32, aux: UInt8 = 0, tail: [UInt8] = []) {
+    appendHeaderAndTail(&record, type: type, aux: aux, size: MemoryLayout<T>.size, tail: tail)
+  }
+
+  private mutating func appendHeaderAndTail<T>(_ record: inout T, type: UInt32, aux: UInt8, size: Int, tail: [UInt8]) {
+    let total = (size + tail.count + 7) & ~7
+    withUnsafeMutableBytes(of: &record) { raw in
+      var h = ms_record_header_t()
+      h.size = UInt32(total)
+      h.type = UInt8(type)
+      h.state = UInt8(MS_STATE_COMMITTED.rawValue)
+      h.aux = aux
+      h.magic = UInt8(MS_RECORD_MAGIC)
+      raw.storeBytes(of: h, as: ms_record_header_t.self)
+    }
+    withUnsafeBytes(of: &record) { bytes.append(contentsOf: $0) }
+    bytes.append(contentsOf: tail)
+    bytes.append(contentsOf: [UInt8](repeating: 0, count: total - size - tail.count))
+  }
+}
