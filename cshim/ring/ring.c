@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,11 +91,14 @@ int ms_ring_create(ms_ring_t *ring, int fd, uint64_t capacity, int32_t pid, uint
 
 int ms_ring_attach(ms_ring_t *ring, int fd) {
     ms_ring_header_t h;
+    struct stat st;
     if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) return -EPROTO;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     if (h.magic != MEMSIFT_RING_MAGIC || h.version != MEMSIFT_RING_VERSION || h.data_offset % page != 0 ||
         h.capacity == 0 || h.capacity % page != 0 || (h.capacity & (h.capacity - 1)) != 0)
         return -EPROTO;
+    /* A file shorter than its header says would fault (SIGBUS) on access. */
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < h.data_offset + h.capacity) return -EPROTO;
     return ms_ring_map(ring, fd, h.data_offset, h.capacity);
 }
 
@@ -106,7 +110,7 @@ void ms_ring_unmap(ms_ring_t *ring) {
 
 static void ms_ring_default_wait(uint32_t attempt) {
     if (attempt < 64) {
-        __builtin_ia32_pause();
+        ms_cpu_relax();
     } else if (attempt < 128) {
         sched_yield();
     } else {
@@ -117,6 +121,9 @@ static void ms_ring_default_wait(uint32_t attempt) {
 
 uint8_t *ms_ring_reserve(ms_ring_t *ring, uint32_t size, uint8_t type, uint8_t aux) {
     ms_ring_header_t *h = ring->header;
+    /* Callers write fixed structs and bounded strings; a record that could
+     * never fit would wait forever, so it is a bug to stop on at once. */
+    if (size < sizeof(ms_record_header_t) || size % 8 != 0 || size > ring->capacity) __builtin_trap();
     uint64_t pos = ms_fetch_add_relaxed(&h->head, size);
     /* The bytes [pos, pos+size) are free once the consumer has passed
      * pos + size - capacity. Acquire: its zeroing happens before our writes. */

@@ -52,7 +52,7 @@ int ms_resolve(void) {
         return 1;
     }
     /* Another thread is resolving: it takes a few microseconds. */
-    while (!ms_load_acquire(&g_real_ready)) __builtin_ia32_pause();
+    while (!ms_load_acquire(&g_real_ready)) ms_cpu_relax();
     return 1;
 }
 

@@ -31,9 +31,13 @@
 
 #define MS_MAX_DEPTH 512u
 
+/* Event times: CLOCK_MONOTONIC_COARSE, a plain read of the vDSO page
+ * (about 5 ns here, against 22 ns for CLOCK_MONOTONIC) at the kernel tick's
+ * resolution (a few ms). The order of events is the order of the ring, not
+ * of their times; times only place events on the timeline. */
 static inline uint64_t ms_now_ns(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 

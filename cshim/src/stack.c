@@ -105,7 +105,7 @@ static uint32_t ms_stack_intern(void *const *frames, uint32_t depth) {
         if (key != h1) continue;
         uint32_t id;
         /* The claimer publishes within a few instructions. */
-        while ((id = ms_load_acquire(&s->id)) == 0) __builtin_ia32_pause();
+        while ((id = ms_load_acquire(&s->id)) == 0) ms_cpu_relax();
         if (s->key2 != h2) continue;
         uint32_t seen = ms_load_relaxed(&s->generation);
         if (MS_UNLIKELY(seen != generation) && ms_cas_acq_rel(&s->generation, &seen, generation))

@@ -4,6 +4,7 @@
  *     CHECK(expr)        records file:line when expr is false; returns expr so
  *                        loops can stop at the first bad item
  *     RUN_TEST(fn)       runs `void fn(void)` under a watchdog and prints ok/FAILED
+ *                        (only if its name contains test_filter, when set)
  *     test_summary()     prints the totals; returns the process exit code
  *
  * CHECK may be called from any thread.
@@ -32,6 +33,7 @@ static unsigned long test_failures;
 static unsigned long tests_run;
 static unsigned long tests_failed;
 static const char *test_current = "?";
+static const char *test_filter; /* run only tests whose name contains this */
 
 static inline int test_check(int ok, const char *expr, const char *file, int line) {
     __atomic_fetch_add(&test_checks, 1, __ATOMIC_RELAXED);
@@ -62,6 +64,7 @@ static inline double test_now_s(void) {
 }
 
 static inline void test_run(void (*fn)(void), const char *name) {
+    if (test_filter && !strstr(name, test_filter)) return;
     signal(SIGALRM, test_on_alarm);
     unsigned long before = __atomic_load_n(&test_failures, __ATOMIC_RELAXED);
     test_current = name;

@@ -22,6 +22,10 @@
  *     bits 48..55  aux    the allocator function for ALLOC/REALLOC records
  *     bits 56..63  magic  MS_RECORD_MAGIC, lets salvage resynchronize after a hole
  *
+ * Times are nanoseconds of CLOCK_MONOTONIC. Event times come from
+ * CLOCK_MONOTONIC_COARSE (the same clock at the kernel tick's resolution, a
+ * few ms): the order of events is the order of the records, not of their times.
+ *
  * Version policy: bump MEMSIFT_FORMAT_VERSION on any incompatible change;
  * readers accept every version <= their own; new record types are compatible
  * because unknown types are skipped by size.

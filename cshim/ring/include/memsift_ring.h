@@ -17,6 +17,15 @@
 
 typedef struct ms_ring_s ms_ring_t;
 
+/* Spin-wait hint for the busy loops of the ring and the shim. */
+static inline void ms_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* Called by a producer while the ring has no room; `attempt` counts the calls
  * of this wait. Returns when the producer should look again. */
 typedef void (*ms_ring_wait_fn)(ms_ring_t *ring, void *ctx, uint32_t attempt);
@@ -42,7 +51,8 @@ int ms_ring_attach(ms_ring_t *ring, int fd);
 
 void ms_ring_unmap(ms_ring_t *ring);
 
-/* Producer: takes the next `size` bytes (a multiple of 8) of the order,
+/* Producer: takes the next `size` bytes (a multiple of 8, at most the
+ * capacity) of the order,
  * waiting while the ring is full (backpressure, never a drop), and marks them
  * pending. The caller fills the payload after the 8-byte header and calls
  * ms_ring_commit. */
