@@ -9,6 +9,8 @@ import MemsiftFormat
 public struct CollectedTrace: Sendable {
   public var path: String
   public var pid: Int32
+  /// When the process (image) started, on the monotonic clock.
+  public var startMonoNs: UInt64
   public var arguments: [String]
   public var events: UInt64
   public var endKind: ExitKind
@@ -52,7 +54,6 @@ public final class Collector {
 
   /// Runs until the target and every descendant have exited and every ring is drained.
   public func collect(child: pid_t) -> RunOutcome {
-    var childStatus: Int32?
     var idleSleepNs = 50_000
     var lastFlush = monotonicNow()
     while true {
@@ -65,14 +66,14 @@ public final class Collector {
         let pid = waitpid(-1, &status, WNOHANG)
         if pid > 0 {
           statuses[pid] = status
-          if pid == child { childStatus = status }
           continue
         }
         noChildren = pid < 0 && errno == ECHILD
         break
       }
       finishExitedProcesses()
-      if noChildren && childStatus != nil {
+      // (finishExitedProcesses may reap the child itself, so look in statuses.)
+      if noChildren && statuses[child] != nil {
         // Everything is gone: one last look for rings published at the end.
         attachNewRings()
         finishExitedProcesses()
@@ -93,14 +94,14 @@ public final class Collector {
     }
     runDirectory.remove()
     let exitCode: Int32
-    if let status = childStatus {
+    if let status = statuses[child] {
       exitCode =
         CMemsiftSys_WIFSIGNALED(status) != 0
         ? 128 + CMemsiftSys_WTERMSIG(status) : CMemsiftSys_WEXITSTATUS(status)
     } else {
       exitCode = 1
     }
-    return RunOutcome(exitCode: exitCode, traces: done, errors: errors)
+    return RunOutcome(exitCode: exitCode, traces: done.sorted { $0.startMonoNs < $1.startMonoNs }, errors: errors)
   }
 
   private func attachNewRings() {
@@ -154,7 +155,7 @@ public final class Collector {
     guard let path = drain.writer?.path else { return }
     done.append(
       CollectedTrace(
-        path: path, pid: drain.pid, arguments: drain.process?.arguments ?? [], events: drain.events,
+        path: path, pid: drain.pid, startMonoNs: drain.startMonoNs, arguments: drain.process?.arguments ?? [], events: drain.events,
         endKind: kind, endStatus: status, lostBytes: drain.lostBytes))
   }
 }

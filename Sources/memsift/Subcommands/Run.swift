@@ -86,17 +86,21 @@ extension MemsiftCommand {
       throw ExitCode(outcome.exitCode)
     }
 
+    /// One line per trace, in the order the processes started, so a
+    /// wrapper that execs the real program stands apart from it.
     private func printSummary(_ outcome: RunOutcome) {
-      var text = "memsift: \(outcome.traces.count) trace\(outcome.traces.count == 1 ? "" : "s")\n"
+      let count = outcome.traces.count
+      var text = "memsift: \(count) trace\(count == 1 ? "" : "s") (events, how it ended, peak heap, leaked, command)\n"
       for trace in outcome.traces {
-        text += "  \(trace.path)  pid \(trace.pid)  \(trace.arguments.joined(separator: " "))\n"
-        text += "      \(trace.endKind.describe(status: trace.endStatus)); \(ByteFormat.count(trace.events)) events"
+        var fields = [trace.path, "\(ByteFormat.count(trace.events)) events", trace.endKind.describe(status: trace.endStatus)]
         if let s = try? TraceSummary.read(path: trace.path) {
-          let t = s.totals
-          text += ", peak \(ByteFormat.bytes(t.peakBytes)), leaked \(ByteFormat.bytes(t.leakedBytes))"
-          text += " in \(ByteFormat.count(t.leakedAllocations)) allocations"
+          fields.append("peak \(ByteFormat.bytes(s.totals.peakBytes))")
+          fields.append("leaked \(ByteFormat.bytes(s.totals.leakedBytes))")
         }
-        text += "\n"
+        var command = trace.arguments.joined(separator: " ")
+        if command.count > 80 { command = String(command.prefix(77)) + "..." }
+        fields.append(command)
+        text += "  " + fields.joined(separator: "  ") + "\n"
       }
       FileHandle.standardError.write(Data(text.utf8))
     }
