@@ -24,6 +24,12 @@ public struct TraceSummary: Sendable {
   public var end: EndInfo?
   public var warnings: [String]
 
+  /// Time since the process started. Event times come from a coarse clock
+  /// that may lag the precise start time by up to a tick, hence the clamp.
+  public func elapsed(at timeNs: UInt64) -> UInt64 {
+    timeNs > header.startMonoNs ? timeNs - header.startMonoNs : 0
+  }
+
   /// Reads the whole trace once.
   /// - Throws: `TraceError` when the file cannot be opened or is not a trace.
   public static func read(path: String) throws -> TraceSummary {
@@ -68,7 +74,7 @@ public struct TraceSummary: Sendable {
     }
     var warnings = reader.warnings
     if process == nil { warnings.append("the trace has no PROCESS record") }
-    if end == nil && !reader.isTruncated && !reader.isCorrupt {
+    if end == nil && !reader.isTruncated && !reader.isCorrupt && lastExit?.0 != .exec {
       warnings.append("the trace has no END record: the writer did not finish it (killed, or still running)")
     }
     if let end, end.lostBytes > 0 {
@@ -80,7 +86,7 @@ public struct TraceSummary: Sendable {
     return TraceSummary(
       path: path, header: reader.header, process: process, totals: replay.finalTotals,
       endKind: end?.kind ?? lastExit?.0 ?? .unknown, endStatus: end?.status ?? lastExit?.1 ?? 0,
-      isComplete: end != nil, durationNs: lastTime &- reader.header.startMonoNs, events: events,
+      isComplete: end != nil, durationNs: lastTime - reader.header.startMonoNs, events: events,
       stacks: stacks.count, threads: threads.count, modules: loaded.count, modulesUnloaded: unloaded,
       loadedModules: loaded,
       rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, warnings: warnings)

@@ -22,7 +22,7 @@ public enum TotalsReport {
     lines.append("bytes allocated        \(ByteFormat.count(t.bytesAllocated)) (\(ByteFormat.bytes(t.bytesAllocated)))")
     lines.append(
       "peak heap              \(ByteFormat.count(t.peakBytes)) (\(ByteFormat.bytes(t.peakBytes))) at "
-        + ByteFormat.seconds(t.peakTimeNs &- s.header.startMonoNs))
+        + ByteFormat.seconds(s.elapsed(at: t.peakTimeNs)))
     lines.append(
       "leaked                 \(ByteFormat.count(t.leakedBytes)) (\(ByteFormat.bytes(t.leakedBytes))) in "
         + "\(ByteFormat.count(t.leakedAllocations)) allocations")

@@ -97,6 +97,9 @@ int ms_sink_open(void);
 int ms_sink_reopen_in_child(void);
 /* Without a collector: moves every committed record to the trace file. */
 void ms_sink_flush(void);
+/* Without a collector: everything committed so far is in the trace file when
+ * this returns (waits for a drain another thread is running). */
+void ms_sink_sync(void);
 /* The process is ending: without a collector, drains and writes END. */
 void ms_sink_finish(uint32_t kind, int32_t status);
 

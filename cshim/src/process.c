@@ -152,7 +152,7 @@ static void ms_after_fork_child(void) {
 /* ---- the ways out ---- */
 
 /* Notes how the process ends; `final`: nothing of ours runs afterwards
- * (_exit, abort, exec), so drain now. */
+ * (_exit, abort), so finish the trace now. */
 static void ms_note_exit(uint32_t kind, int32_t status, int final) {
     if (!g_tracing || t_in_shim) return;
     t_in_shim = 1;
@@ -163,7 +163,7 @@ static void ms_note_exit(uint32_t kind, int32_t status, int final) {
     ms_record_exit(kind, status);
     if (final) {
         ms_sink_finish(kind, status);
-        if (kind != MS_EXIT_EXEC) g_tracing = 0;
+        g_tracing = 0;
     }
     t_in_shim = 0;
 }
@@ -225,7 +225,17 @@ MEMSIFT_EXPORT int __libc_start_main(ms_main_fn main, int argc, char **argv, voi
 
 /* ---- exec: the image ends, the PID goes on ---- */
 
-static void ms_before_exec(void) { ms_note_exit(MS_EXIT_EXEC, 0, 1); }
+/* The image may end here, without destructors. Not a final END: exec fails
+ * often (execvp tries PATH entries; a shell's child may find no command),
+ * and tracing goes on if it returns. A trace whose last word is EXIT(EXEC)
+ * was replaced by exec. */
+static void ms_before_exec(void) {
+    if (!g_tracing || t_in_shim) return;
+    t_in_shim = 1;
+    ms_record_exit(MS_EXIT_EXEC, 0);
+    ms_sink_sync();
+    t_in_shim = 0;
+}
 
 MEMSIFT_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
     ms_before_exec();

@@ -243,6 +243,8 @@ static void ms_drain(int wait) {
 
 void ms_sink_flush(void) { ms_drain(0); }
 
+void ms_sink_sync(void) { ms_drain(1); }
+
 void ms_sink_finish(uint32_t kind, int32_t status) {
     if (!g_standalone || g_finished) return;
     ms_drain(1);
