@@ -61,6 +61,7 @@ let package = Package(
       name: "MemsiftAnalysisTests",
       dependencies: ["MemsiftAnalysis", "MemsiftFormat", "_MemsiftTestSupport"]
     ),
+    .testTarget(name: "MemsiftReportTests", dependencies: ["MemsiftReport"]),
     .testTarget(name: "MemsiftEndToEndTests", dependencies: ["MemsiftFormat"]),
   ],
   swiftLanguageModes: [.v5]

@@ -10,7 +10,7 @@ public enum TotalsReport {
     var lines: [String] = []
     lines.append("trace        \(s.path)")
     if let p = s.process {
-      lines.append("process      \(p.pid) (parent \(p.ppid)): \(p.arguments.joined(separator: " "))")
+      lines.append("process      \(p.pid) (parent \(p.ppid)): \(CommandDisplay.line(p.arguments))")
     }
     lines.append(
       "ended        \(s.endKind.describe(status: s.endStatus)) after \(ByteFormat.seconds(s.durationNs))"

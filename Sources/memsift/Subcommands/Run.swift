@@ -97,9 +97,7 @@ extension MemsiftCommand {
           fields.append("peak \(ByteFormat.bytes(s.totals.peakBytes))")
           fields.append("leaked \(ByteFormat.bytes(s.totals.leakedBytes))")
         }
-        var command = trace.arguments.joined(separator: " ")
-        if command.count > 80 { command = String(command.prefix(77)) + "..." }
-        fields.append(command)
+        fields.append(CommandDisplay.line(trace.arguments, limit: 100))
         text += "  " + fields.joined(separator: "  ") + "\n"
       }
       FileHandle.standardError.write(Data(text.utf8))
