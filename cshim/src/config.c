@@ -26,20 +26,6 @@ static size_t ms_strlen(const char *s) {
     return n;
 }
 
-void ms_warn(const char *a, const char *b, const char *c) {
-    /* One write, so lines from several processes do not interleave. */
-    char line[512];
-    size_t n = 0;
-    const char *parts[] = {"memsift: ", a, b, c, "\n"};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        if (!parts[i]) continue;
-        for (const char *s = parts[i]; *s && n < sizeof line - 1; s++) line[n++] = *s;
-    }
-    if (n == sizeof line - 1) line[n - 1] = '\n';
-    ssize_t ignored = write(STDERR_FILENO, line, n);
-    (void)ignored;
-}
-
 static const char *ms_env(const char *name) {
     size_t len = ms_strlen(name);
     if (!environ) return NULL;

@@ -19,16 +19,10 @@ static MS_TLS uint32_t t_tid;
 static MS_TLS uint32_t t_generation;
 
 static void ms_read_thread_name(uint32_t tid, char name[16]) {
-    char path[64] = "/proc/self/task/";
-    size_t n = 16;
-    char digits[12];
-    int d = 0;
-    do {
-        digits[d++] = (char)('0' + tid % 10);
-        tid /= 10;
-    } while (tid);
-    while (d) path[n++] = digits[--d];
-    memcpy(path + n, "/comm", 6);
+    char path[64];
+    size_t n = ms_append(path, 0, sizeof path, "/proc/self/task/");
+    n = ms_append_u64(path, n, sizeof path, tid);
+    ms_append(path, n, sizeof path, "/comm");
     memset(name, 0, 16);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;

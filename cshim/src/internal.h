@@ -51,7 +51,13 @@ typedef struct ms_config_s {
 } ms_config_t;
 extern ms_config_t g_config;
 void ms_config_read(void);
-/* One line on stderr, with write(2): never stdio. */
+
+/* ---- text.c: building strings without stdio or allocation ---- */
+/* Appends `s` (or the decimal `v`) at buf[at], keeping buf NUL-terminated
+ * within `cap`; returns the new length. */
+size_t ms_append(char *buf, size_t at, size_t cap, const char *s);
+size_t ms_append_u64(char *buf, size_t at, size_t cap, uint64_t v);
+/* One line on stderr ("memsift: " a b c), with one write(2); NULL parts are skipped. */
 void ms_warn(const char *a, const char *b, const char *c);
 
 /* ---- bootstrap.c: the real functions, and an arena for calls before them ---- */

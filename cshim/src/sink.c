@@ -32,26 +32,6 @@ static int g_drain_busy;
 static int g_finished;
 static int g_write_failed;
 
-/* ---- small string helpers (no stdio, no allocation) ---- */
-
-static size_t ms_append(char *buf, size_t at, size_t cap, const char *s) {
-    while (*s && at + 1 < cap) buf[at++] = *s++;
-    buf[at] = 0;
-    return at;
-}
-
-static size_t ms_append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
-    char digits[24];
-    int d = 0;
-    do {
-        digits[d++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (d && at + 1 < cap) buf[at++] = digits[--d];
-    buf[at] = 0;
-    return at;
-}
-
 static const char *ms_basename(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
