@@ -44,7 +44,7 @@ int ms_resolve(void) {
 #undef MS_RESOLVE
         t_resolving = 0;
         if (!g_real.malloc || !g_real.free || !g_real.calloc || !g_real.realloc) {
-            ms_warn("cannot find the real malloc (dlsym RTLD_NEXT failed)", NULL, NULL);
+            ms_warn("cannot find the real malloc (dlsym RTLD_NEXT failed)", NULL, NULL, NULL);
             __builtin_trap();
         }
         ms_store_release(&g_real_ready, 1);

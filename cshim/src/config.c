@@ -53,17 +53,17 @@ static uint64_t ms_env_number(const char *name, uint64_t min, uint64_t max, uint
     uint64_t v;
     if (!s) return fallback;
     if (ms_parse_u64(s, min, max, &v) == 0) return v;
-    ms_warn(name, " is not a whole number ", range);
+    ms_warn(name, "=", s, range);
     return fallback;
 }
 
 void ms_config_read(void) {
     g_config.depth = (uint32_t)ms_env_number("MEMSIFT_DEPTH", 1, MS_MAX_DEPTH, g_config.depth,
-                                             "from 1 to 512; using 64");
+                                             " is not a whole number from 1 to 512; using 64");
     g_config.ring_bytes =
-        ms_env_number("MEMSIFT_RING_MB", 1, 4096, g_config.ring_bytes >> 20, "from 1 to 4096; using 16") << 20;
+        ms_env_number("MEMSIFT_RING_MB", 1, 4096, g_config.ring_bytes >> 20, " is not a whole number from 1 to 4096; using 16") << 20;
     g_config.rss_interval_ns = ms_env_number("MEMSIFT_RSS_INTERVAL_MS", 0, 3600000, g_config.rss_interval_ns / 1000000,
-                                             "from 0 to 3600000; using 100") *
+                                             " is not a whole number from 0 to 3600000; using 100") *
                                1000000u;
     const char *dir = ms_env("MEMSIFT_RUN_DIR");
     g_config.run_dir = dir && *dir ? dir : NULL;

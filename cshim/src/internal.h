@@ -57,8 +57,8 @@ void ms_config_read(void);
  * within `cap`; returns the new length. */
 size_t ms_append(char *buf, size_t at, size_t cap, const char *s);
 size_t ms_append_u64(char *buf, size_t at, size_t cap, uint64_t v);
-/* One line on stderr ("memsift: " a b c), with one write(2); NULL parts are skipped. */
-void ms_warn(const char *a, const char *b, const char *c);
+/* One line on stderr ("memsift: " a b c d), with one write(2); NULL parts are skipped. */
+void ms_warn(const char *a, const char *b, const char *c, const char *d);
 
 /* ---- bootstrap.c: the real functions, and an arena for calls before them ---- */
 typedef struct ms_real_s {

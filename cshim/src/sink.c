@@ -51,14 +51,14 @@ static int ms_open_run_ring(void) {
     ms_append(tmp, n, sizeof tmp, ".tmp");
     int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        ms_warn("cannot create the ring in MEMSIFT_RUN_DIR: ", strerror(errno), "; not tracing this process");
+        ms_warn("cannot create a ring in MEMSIFT_RUN_DIR ", g_config.run_dir, ": ", strerror(errno));
         return -1;
     }
     int rc = ms_ring_create(&g_ring, fd, g_config.ring_bytes, g_pid, g_start_mono_ns);
     close(fd); /* the mapping keeps the file alive; no descriptor left for the program to trip on */
     /* Published by rename, so the collector never sees a half-made ring. */
     if (rc != 0 || rename(tmp, final) != 0) {
-        ms_warn("cannot set up the ring in MEMSIFT_RUN_DIR: ", strerror(rc ? -rc : errno), "; not tracing this process");
+        ms_warn("cannot set up a ring in MEMSIFT_RUN_DIR ", g_config.run_dir, ": ", strerror(rc ? -rc : errno));
         if (rc == 0) ms_ring_unmap(&g_ring);
         unlink(tmp);
         return -1;
@@ -125,7 +125,7 @@ static int ms_create_trace_file(int is_fork_child) {
         int fd = open(g_trace_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) return fd;
         if (errno != EEXIST) {
-            ms_warn("cannot create ", g_trace_path, "; not tracing this process");
+            ms_warn("cannot create ", g_trace_path, ": ", strerror(errno));
             return -1;
         }
     }
@@ -160,7 +160,7 @@ static int ms_open_standalone(int is_fork_child) {
     int ok = ms_write_all(fd, &h, sizeof h) == 0;
     close(fd);
     if (!ok) {
-        ms_warn("cannot write ", g_trace_path, "; not tracing this process");
+        ms_warn("cannot write ", g_trace_path, ": ", strerror(errno));
         return -1;
     }
     int ring_fd = (int)syscall(SYS_memfd_create, "memsift-ring", MFD_CLOEXEC);
@@ -203,7 +203,7 @@ static void ms_drain(int wait) {
         int fd = g_finished ? -1 : open(g_trace_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && !g_finished && !g_write_failed) {
             g_write_failed = 1;
-            ms_warn("cannot reopen ", g_trace_path, "; events are being dropped");
+            ms_warn("cannot reopen ", g_trace_path, "; events are being dropped: ", strerror(errno));
         }
         for (;;) {
             const uint8_t *span;
@@ -212,7 +212,7 @@ static void ms_drain(int wait) {
             if (n == 0) break;
             if (fd >= 0 && ms_write_all(fd, span, n) != 0 && !g_write_failed) {
                 g_write_failed = 1;
-                ms_warn("cannot write ", g_trace_path, " (disk full?); events are being dropped");
+                ms_warn("cannot write ", g_trace_path, "; events are being dropped: ", strerror(errno));
             }
             ms_ring_consume(&g_ring, n);
         }

@@ -24,12 +24,12 @@ size_t ms_append_u64(char *buf, size_t at, size_t cap, uint64_t v) {
     return at;
 }
 
-void ms_warn(const char *a, const char *b, const char *c) {
+void ms_warn(const char *a, const char *b, const char *c, const char *d) {
     /* One write, so lines from several processes do not interleave. */
     char line[512];
     size_t n = ms_append(line, 0, sizeof line - 1, "memsift: ");
-    const char *parts[] = {a, b, c};
-    for (size_t i = 0; i < 3; i++)
+    const char *parts[] = {a, b, c, d};
+    for (size_t i = 0; i < 4; i++)
         if (parts[i]) n = ms_append(line, n, sizeof line - 1, parts[i]);
     line[n++] = '\n';
     ssize_t ignored = write(STDERR_FILENO, line, n);
