@@ -30,6 +30,7 @@ typedef struct ms_stack_slot_s {
 #define MS_STACK_SLOTS_LOG2 20u
 #define MS_STACK_PROBES 256u
 #define MS_SKIP_MAX 8u
+#define MS_CLAIM_SPINS (1u << 20)
 
 static ms_stack_slot_t *g_slots;
 static uint64_t g_slot_mask;
@@ -103,10 +104,13 @@ static uint32_t ms_stack_intern(void *const *frames, uint32_t depth) {
             /* Lost the race: `key` now holds the winner's key1. */
         }
         if (key != h1) continue;
-        uint32_t id;
-        /* The claimer publishes within a few instructions. */
-        while ((id = ms_load_acquire(&s->id)) == 0) ms_cpu_relax();
-        if (s->key2 != h2) continue;
+        /* The claimer publishes within a few instructions. The wait is
+         * bounded: in a fork child, a slot another thread was claiming at the
+         * moment of fork is never published, so it is passed over (the stack
+         * then takes another slot and id, which is harmless). */
+        uint32_t id = 0;
+        for (uint32_t spin = 0; spin < MS_CLAIM_SPINS && (id = ms_load_acquire(&s->id)) == 0; spin++) ms_cpu_relax();
+        if (id == 0 || s->key2 != h2) continue;
         uint32_t seen = ms_load_relaxed(&s->generation);
         if (MS_UNLIKELY(seen != generation) && ms_cas_acq_rel(&s->generation, &seen, generation))
             ms_emit_stack(id, frames, depth);
