@@ -16,6 +16,9 @@ public struct HeapReplay {
   public private(set) var live: [UInt64: LiveBlock] = [:]
   private var liveBytes: UInt64 = 0
   private var lastAllocation: UInt64?
+  /// Reallocs between their two records, by thread: the old block is on
+  /// its way out and no longer counted live.
+  private var reallocsInFlight: [UInt32: (old: UInt64, block: LiveBlock?, size: UInt64, stack: StackID, time: UInt64)] = [:]
 
   public init() {}
 
@@ -28,11 +31,22 @@ public struct HeapReplay {
     case .free(_, let ptr):
       totals.calls["free", default: 0] += 1
       deallocate(ptr)
-    case .realloc(let time, let old, let new, let size, let stack, _, let function):
+    case .realloc(let time, let old, let size, let stack, let tid, let function):
       count(function)
-      if new == 0 && size > 0 { return }  // failed: the old block is untouched
-      if old != 0 { deallocate(old) }
-      if new != 0 { allocate(new, size, stack, time) }
+      var block: LiveBlock?
+      if old != 0, let b = live.removeValue(forKey: old) {
+        block = b
+        liveBytes -= b.size
+      }
+      reallocsInFlight[tid] = (old, block, size, stack, time)
+    case .reallocDone(_, let old, let new, let tid):
+      guard let begun = reallocsInFlight.removeValue(forKey: tid), begun.old == old else { return }
+      if new == 0 && begun.size > 0 {
+        restore(begun.old, begun.block)  // failed: the old block is untouched
+        return
+      }
+      if old != 0 { release(old, begun.block) }
+      if new != 0 { allocate(new, begun.size, begun.stack, begun.time) }
     default:
       break
     }
@@ -60,19 +74,38 @@ public struct HeapReplay {
   }
 
   private mutating func deallocate(_ ptr: UInt64) {
-    guard let block = live.removeValue(forKey: ptr) else {
-      // Allocated before tracing started, or by a path that is not interposed.
+    let block = live.removeValue(forKey: ptr)
+    if let block { liveBytes -= block.size }
+    release(ptr, block)
+  }
+
+  /// Counts the release of a block already taken out of the live set
+  /// (nil: allocated before tracing started, or by a path not interposed).
+  private mutating func release(_ ptr: UInt64, _ block: LiveBlock?) {
+    if block == nil {
       totals.unmatchedFrees += 1
-      lastAllocation = nil
-      return
+    } else {
+      totals.frees += 1
+      if lastAllocation == ptr { totals.temporaryAllocations += 1 }
     }
-    totals.frees += 1
-    liveBytes -= block.size
-    if lastAllocation == ptr { totals.temporaryAllocations += 1 }
     lastAllocation = nil
   }
 
-  /// The totals with the leak figures of the current live set.
+  private mutating func restore(_ ptr: UInt64, _ block: LiveBlock?) {
+    guard let block else { return }
+    live[ptr] = block
+    liveBytes += block.size
+  }
+
+  /// Puts back the old blocks of reallocs that never completed (the thread
+  /// died inside the call): as far as the trace knows, they are alive.
+  public mutating func finishInFlight() {
+    for (_, r) in reallocsInFlight { restore(r.old, r.block) }
+    reallocsInFlight = [:]
+  }
+
+  /// The totals with the leak figures of the current live set (call
+  /// `finishInFlight` first at the end of a trace).
   public var finalTotals: HeapTotals {
     var t = totals
     t.leakedBytes = liveBytes

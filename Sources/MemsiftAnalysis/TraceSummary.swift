@@ -47,8 +47,11 @@ public struct TraceSummary: Sendable {
     var lastTime = reader.header.startMonoNs
     try reader.forEachRecord { record in
       switch record {
-      case .alloc(let t, _, _, _, _, _), .realloc(let t, _, _, _, _, _, _), .free(let t, _):
+      case .alloc(let t, _, _, _, _, _), .realloc(let t, _, _, _, _, _), .free(let t, _):
         events += 1
+        lastTime = max(lastTime, t)
+        replay.apply(record)
+      case .reallocDone(let t, _, _, _):
         lastTime = max(lastTime, t)
         replay.apply(record)
       case .process(let p): if process == nil { process = p }
@@ -72,6 +75,7 @@ public struct TraceSummary: Sendable {
       case .unknown: break
       }
     }
+    replay.finishInFlight()
     var warnings = reader.warnings
     if process == nil { warnings.append("the trace has no PROCESS record") }
     if end == nil && !reader.isTruncated && !reader.isCorrupt && lastExit?.0 != .exec {

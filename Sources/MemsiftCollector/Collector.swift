@@ -36,7 +36,9 @@ public struct RunOutcome: Sendable {
 public final class Collector {
   private let runDirectory: RunDirectory
   private let naming: TraceNaming
-  private var drains: [String: RingDrain] = [:]
+  /// Every ring of the run, in the order their images started.
+  private var drains: [RingDrain] = []
+  private var attachedPaths: Set<String> = []
   private var done: [CollectedTrace] = []
   private var errors: [String] = []
   /// waitpid statuses of the processes we reaped.
@@ -54,12 +56,13 @@ public final class Collector {
 
   /// Runs until the target and every descendant have exited and every ring is drained.
   public func collect(child: pid_t) -> RunOutcome {
+    naming.firstPid = child
     var idleSleepNs = 50_000
     var lastFlush = monotonicNow()
     while true {
       attachNewRings()
       var moved = 0
-      for drain in drains.values where !drain.finished { moved += drain.drain(naming: naming) }
+      for drain in drains where !drain.finished { moved += drain.drain(naming: naming) }
       var noChildren = false
       while true {
         var status: Int32 = 0
@@ -77,11 +80,11 @@ public final class Collector {
         // Everything is gone: one last look for rings published at the end.
         attachNewRings()
         finishExitedProcesses()
-        if drains.values.allSatisfy(\.finished) { break }
+        if drains.allSatisfy(\.finished) { break }
       }
       let now = monotonicNow()
       if now - lastFlush > 100_000_000 {
-        drains.values.forEach { $0.flush() }
+        drains.forEach { $0.flush() }
         lastFlush = now
       }
       if moved == 0 {
@@ -93,6 +96,9 @@ public final class Collector {
       }
     }
     runDirectory.remove()
+    if let path = naming.discardUnusedExplicitPath() {
+      errors.append("no trace for \(path): the program was not traced (statically linked, or it removed LD_PRELOAD?)")
+    }
     let exitCode: Int32
     if let status = statuses[child] {
       exitCode =
@@ -105,35 +111,39 @@ public final class Collector {
   }
 
   private func attachNewRings() {
-    let fresh = runDirectory.ringFiles().filter { drains[$0] == nil }
     var attached: [RingDrain] = []
-    for path in fresh {
+    for path in runDirectory.ringFiles() where !attachedPaths.contains(path) {
+      attachedPaths.insert(path)
       do {
-        let drain = try RingDrain(path: path)
-        drains[path] = drain
-        attached.append(drain)
+        attached.append(try RingDrain(path: path))
       } catch {
         errors.append("\(error)")
         unlink(path)
       }
     }
+    // In start order: trace names (and -o) go to the images as they started.
+    attached.sort { $0.startMonoNs < $1.startMonoNs }
+    drains.append(contentsOf: attached)
     // A newer ring from the same PID means the older image exec'd: it will
     // never write again.
     for drain in attached {
-      for older in drains.values
+      for older in drains
       where !older.finished && older.pid == drain.pid && older.startMonoNs < drain.startMonoNs {
+        older.drainRemaining(naming: naming)
         complete(older, kind: .exec, status: 0)
       }
     }
   }
 
   private func finishExitedProcesses() {
-    for drain in drains.values where !drain.finished && drain.processExited {
-      // Reap first, so a process we are the parent of has its status.
+    for drain in drains where !drain.finished && drain.processExited {
+      // Reap first, so a process we are the parent of has its status; drain
+      // first, so the shim's last EXIT record has been seen.
       var status: Int32 = 0
       if statuses[drain.pid] == nil, waitpid(drain.pid, &status, WNOHANG) == drain.pid {
         statuses[drain.pid] = status
       }
+      drain.drainRemaining(naming: naming)
       if let status = statuses[drain.pid] {
         if CMemsiftSys_WIFSIGNALED(status) != 0 {
           complete(drain, kind: .signal, status: CMemsiftSys_WTERMSIG(status))

@@ -78,7 +78,7 @@ final class RingDrain {
       let record = UnsafeRawBufferPointer(rebasing: bytes[at..<at + Int(word.size)])
       switch UInt32(word.type) {
       case MS_REC_ALLOC.rawValue, MS_REC_FREE.rawValue, MS_REC_REALLOC.rawValue:
-        events += 1
+        events += 1  // a realloc's DONE record is the same event
       case MS_REC_PROCESS.rawValue, MS_REC_EXIT.rawValue:
         switch try? TraceRecord.decode(record) {
         case .process(let info)?: if process == nil { process = info }
@@ -119,10 +119,8 @@ final class RingDrain {
   }
 
   /// Drains what is left once no producer can write any more (the process
-  /// exited or exec'd), stepping over records a dying thread never
-  /// committed, then writes the END record and removes the ring file.
-  func finish(kind: ExitKind, status: Int32, naming: TraceNaming) {
-    guard !finished else { return }
+  /// exited or exec'd), stepping over records a dying thread never committed.
+  func drainRemaining(naming: TraceNaming) {
     _ = drain(naming: naming)
     while true {
       let skipped = ms_ring_skip_hole(&ring)
@@ -130,6 +128,12 @@ final class RingDrain {
       lostBytes += skipped
       _ = drain(naming: naming)
     }
+  }
+
+  /// Drains the rest, writes the END record and removes the ring file.
+  func finish(kind: ExitKind, status: Int32, naming: TraceNaming) {
+    guard !finished else { return }
+    drainRemaining(naming: naming)
     if writer == nil && failure == nil { openTrace(naming: naming) }
     let h = ring.header.pointee
     let end = EndInfo(

@@ -13,6 +13,8 @@ public final class TraceNaming {
   private let explicitPath: String?
   private let directory: String
   private var reservedFirst: Int32?
+  /// The process whose first image gets the explicit path: the one memsift started.
+  public var firstPid: Int32 = 0
 
   /// Prepares naming; with an explicit path, creates that file now so that
   /// an unwritable path fails before the program starts.
@@ -38,9 +40,19 @@ public final class TraceNaming {
 
   deinit { if let fd = reservedFirst { close(fd) } }
 
+  /// Removes the explicit file if no trace went into it (the first process
+  /// was never traced). Returns its path then.
+  func discardUnusedExplicitPath() -> String? {
+    guard let fd = reservedFirst, let path = explicitPath else { return nil }
+    close(fd)
+    reservedFirst = nil
+    unlink(path)
+    return path
+  }
+
   /// Creates the trace file for a process. Returns its path and descriptor.
   func create(program: String, pid: Int32) throws -> (path: String, fd: Int32) {
-    if let fd = reservedFirst, let path = explicitPath {
+    if let fd = reservedFirst, let path = explicitPath, pid == firstPid {
       reservedFirst = nil
       return (path, fd)
     }

@@ -93,9 +93,10 @@ public enum TraceRecord: Sendable, Equatable {
   case stack(id: StackID, frames: [UInt64])
   case alloc(timeNs: UInt64, ptr: UInt64, size: UInt64, stack: StackID, tid: UInt32, function: AllocFunction?)
   case free(timeNs: UInt64, ptr: UInt64)
-  case realloc(
-    timeNs: UInt64, oldPtr: UInt64, newPtr: UInt64, size: UInt64, stack: StackID, tid: UInt32,
-    function: AllocFunction?)
+  /// A realloc taking its place before the real call (see `reallocDone`).
+  case realloc(timeNs: UInt64, oldPtr: UInt64, size: UInt64, stack: StackID, tid: UInt32, function: AllocFunction?)
+  /// The same realloc, after the real call returned `newPtr`.
+  case reallocDone(timeNs: UInt64, oldPtr: UInt64, newPtr: UInt64, tid: UInt32)
   case rss(timeNs: UInt64, bytes: UInt64)
   case exit(timeNs: UInt64, kind: ExitKind, status: Int32)
   case end(EndInfo)
@@ -147,8 +148,11 @@ extension TraceRecord {
     case MS_REC_REALLOC.rawValue:
       let r = try need(ms_realloc_record_t.self)
       return .realloc(
-        timeNs: r.time_ns, oldPtr: r.old_ptr, newPtr: r.new_ptr, size: r.size, stack: StackID(r.stack),
-        tid: r.tid, function: AllocFunction(rawValue: header.aux))
+        timeNs: r.time_ns, oldPtr: r.old_ptr, size: r.size, stack: StackID(r.stack), tid: r.tid,
+        function: AllocFunction(rawValue: header.aux))
+    case MS_REC_REALLOC_DONE.rawValue:
+      let r = try need(ms_realloc_done_record_t.self)
+      return .reallocDone(timeNs: r.time_ns, oldPtr: r.old_ptr, newPtr: r.new_ptr, tid: r.tid)
     case MS_REC_STACK.rawValue:
       let r = try need(ms_stack_record_t.self)
       let offset = MemoryLayout<ms_stack_record_t>.size

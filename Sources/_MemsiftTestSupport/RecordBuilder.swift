@@ -52,15 +52,21 @@ public struct RecordBuilder {
     appendRecord(&r, type: MS_REC_FREE.rawValue)
   }
 
+  /// A realloc's two records back to back.
   public mutating func realloc(_ old: UInt64, _ new: UInt64, _ size: UInt64, time: UInt64 = 4_000) {
     var r = ms_realloc_record_t()
     r.time_ns = time
     r.old_ptr = old
-    r.new_ptr = new
     r.size = size
     r.stack = 1
     r.tid = 7
     appendRecord(&r, type: MS_REC_REALLOC.rawValue, aux: UInt8(MS_FN_REALLOC.rawValue))
+    var d = ms_realloc_done_record_t()
+    d.time_ns = time
+    d.old_ptr = old
+    d.new_ptr = new
+    d.tid = 7
+    appendRecord(&d, type: MS_REC_REALLOC_DONE.rawValue)
   }
 
   public mutating func stack(_ id: UInt32, frames: [UInt64]) {

@@ -8,18 +8,28 @@ private func alloc(_ ptr: UInt64, _ size: UInt64, at time: UInt64 = 0, function:
 
 private func free(_ ptr: UInt64) -> TraceRecord { .free(timeNs: 0, ptr: ptr) }
 
-private func realloc(_ old: UInt64, _ new: UInt64, _ size: UInt64) -> TraceRecord {
-  .realloc(timeNs: 0, oldPtr: old, newPtr: new, size: size, stack: StackID(1), tid: 1, function: .realloc)
+private func reallocBegin(_ old: UInt64, _ size: UInt64, tid: UInt32 = 1) -> TraceRecord {
+  .realloc(timeNs: 0, oldPtr: old, size: size, stack: StackID(1), tid: tid, function: .realloc)
+}
+
+private func reallocDone(_ old: UInt64, _ new: UInt64, tid: UInt32 = 1) -> TraceRecord {
+  .reallocDone(timeNs: 0, oldPtr: old, newPtr: new, tid: tid)
+}
+
+/// A realloc with nothing between its two records.
+private func realloc(_ old: UInt64, _ new: UInt64, _ size: UInt64) -> [TraceRecord] {
+  [reallocBegin(old, size), reallocDone(old, new)]
 }
 
 private func replay(_ records: [TraceRecord]) -> HeapTotals {
   var r = HeapReplay()
   records.forEach { r.apply($0) }
+  r.finishInFlight()
   return r.finalTotals
 }
 
 @Test func reallocCountsAsAFreeOfTheOldBlockAndAnAllocationOfTheNew() {
-  let t = replay([alloc(0x10, 100), realloc(0x10, 0x20, 300)])
+  let t = replay([alloc(0x10, 100)] + realloc(0x10, 0x20, 300))
   #expect(t.allocations == 2)
   #expect(t.frees == 1)
   #expect(t.bytesAllocated == 400)
@@ -29,7 +39,7 @@ private func replay(_ records: [TraceRecord]) -> HeapTotals {
 }
 
 @Test func reallocOfNullIsAnAllocationAndReallocToZeroIsAFree() {
-  let t = replay([realloc(0, 0x10, 50), realloc(0x10, 0, 0)])
+  let t = replay(realloc(0, 0x10, 50) + realloc(0x10, 0, 0))
   #expect(t.allocations == 1)
   #expect(t.frees == 1)
   #expect(t.leakedBytes == 0)
@@ -37,7 +47,7 @@ private func replay(_ records: [TraceRecord]) -> HeapTotals {
 }
 
 @Test func aFailedReallocLeavesTheOldBlockAlive() {
-  let t = replay([alloc(0x10, 64), realloc(0x10, 0, 1 << 40)])
+  let t = replay([alloc(0x10, 64)] + realloc(0x10, 0, 1 << 40))
   #expect(t.allocations == 1)
   #expect(t.frees == 0)
   #expect(t.leakedBytes == 64)
@@ -62,5 +72,22 @@ private func replay(_ records: [TraceRecord]) -> HeapTotals {
   #expect(t.unmatchedFrees == 1)
   #expect(t.reusedWithoutFree == 1)
   #expect(t.leakedBytes == 20)
+  #expect(t.leakedAllocations == 1)
+}
+
+@Test func anAddressFreedWhileAReallocRunsMayBeItsNewBlock() {
+  // Thread 1's realloc takes its place, thread 2 frees 0xB, the real realloc
+  // is handed 0xB: the free must not take the new block away.
+  let t = replay([alloc(0xA, 10), alloc(0xB, 20), reallocBegin(0xA, 30, tid: 1), free(0xB), reallocDone(0xA, 0xB, tid: 1)])
+  #expect(t.unmatchedFrees == 0)
+  #expect(t.reusedWithoutFree == 0)
+  #expect(t.leakedBytes == 30)
+  #expect(t.leakedAllocations == 1)
+  #expect(t.frees == 2)
+}
+
+@Test func aReallocWhoseThreadDiedInsideLeavesTheOldBlockAlive() {
+  let t = replay([alloc(0xA, 10), reallocBegin(0xA, 30)])
+  #expect(t.leakedBytes == 10)
   #expect(t.leakedAllocations == 1)
 }

@@ -37,17 +37,16 @@ func sampleTrace() -> RecordBuilder {
   let (reader, records) = try readAll(try writeTemporary(sampleTrace().bytes))
   #expect(reader.header.pid == 42)
   #expect(reader.warnings.isEmpty)
-  #expect(records.count == 6)
+  #expect(records.count == 7)
   guard case .process(let p) = records[0] else { Issue.record("first record is not PROCESS"); return }
   #expect(p.executable == "/bin/victim")
   #expect(p.arguments == ["victim", "--n", "3"])
   #expect(records[1] == .stack(id: StackID(1), frames: [0x401000, 0x402000]))
   #expect(records[2] == .alloc(timeNs: 2_000, ptr: 0x1000, size: 100, stack: StackID(1), tid: 7, function: .malloc))
-  #expect(
-    records[3]
-      == .realloc(timeNs: 4_000, oldPtr: 0x1000, newPtr: 0x2000, size: 300, stack: StackID(1), tid: 7, function: .realloc))
-  #expect(records[4] == .free(timeNs: 3_000, ptr: 0x2000))
-  guard case .end(let end) = records[5] else { Issue.record("last record is not END"); return }
+  #expect(records[3] == .realloc(timeNs: 4_000, oldPtr: 0x1000, size: 300, stack: StackID(1), tid: 7, function: .realloc))
+  #expect(records[4] == .reallocDone(timeNs: 4_000, oldPtr: 0x1000, newPtr: 0x2000, tid: 7))
+  #expect(records[5] == .free(timeNs: 3_000, ptr: 0x2000))
+  guard case .end(let end) = records[6] else { Issue.record("last record is not END"); return }
   #expect(end.kind == .exit)
   #expect(end.status == 3)
 }
@@ -57,7 +56,7 @@ func sampleTrace() -> RecordBuilder {
   // Cut the END record (56 bytes) in half.
   let cut = Array(whole[0..<(whole.count - 28)])
   let (reader, records) = try readAll(try writeTemporary(cut))
-  #expect(records.count == 5)
+  #expect(records.count == 6)
   #expect(reader.isTruncated)
   #expect(reader.warnings.count == 1)
   #expect(reader.warnings.first?.contains("truncated") == true)
@@ -137,7 +136,7 @@ func compressedTrace(records: [UInt8], flushAfter: Int) -> [UInt8] {
   let (reader, decoded) = try readAll(try writeTemporary(compressedTrace(records: records, flushAfter: records.count / 2)))
   #expect(reader.header.isCompressed)
   #expect(reader.warnings.isEmpty)
-  #expect(decoded.count == 6)
+  #expect(decoded.count == 7)
 }
 
 @Test func aCompressedTraceCutAfterAFlushKeepsEverythingBeforeTheFlush() throws {
@@ -146,14 +145,14 @@ func compressedTrace(records: [UInt8], flushAfter: Int) -> [UInt8] {
   let records = Array(raw[TraceHeader.size...])
   let flushAt = records.count - 56  // everything but END
   let file = compressedTrace(records: records, flushAfter: flushAt)
-  // Find the shortest prefix that still yields the 5 flushed records.
+  // Find the shortest prefix that still yields the 6 flushed records.
   var cutFile: [UInt8] = []
   for cut in stride(from: file.count - 1, to: TraceHeader.size, by: -1) {
     let (_, decoded) = try readAll(try writeTemporary(Array(file[0..<cut])))
-    if decoded.count < 5 { break }
+    if decoded.count < 6 { break }
     cutFile = Array(file[0..<cut])
   }
   let (reader, decoded) = try readAll(try writeTemporary(cutFile))
-  #expect(decoded.count == 5)
+  #expect(decoded.count == 6)
   #expect(reader.isTruncated)
 }

@@ -109,10 +109,8 @@ void ms_record_free(const void *ptr) {
     ms_ring_commit((uint8_t *)r);
 }
 
-uint8_t *ms_realloc_begin(uint8_t fn, const void *old, uint64_t size) {
+void ms_record_realloc_begin(uint8_t fn, const void *old, uint64_t size) {
     uint32_t tid = ms_thread_tid();
-    /* Unwind before taking a place: the slot stays pending while the real
-     * realloc runs, and the consumer waits behind it. */
     uint32_t stack = ms_stack_capture();
     ms_realloc_record_t *r = (ms_realloc_record_t *)ms_ring_reserve(&g_ring, sizeof *r, MS_REC_REALLOC, fn);
     r->time_ns = ms_now_ns();
@@ -120,14 +118,19 @@ uint8_t *ms_realloc_begin(uint8_t fn, const void *old, uint64_t size) {
     r->size = size;
     r->stack = stack;
     r->tid = tid;
-    return (uint8_t *)r;
+    ms_ring_commit((uint8_t *)r);
 }
 
-void ms_realloc_end(uint8_t *record, const void *new_ptr) {
-    ms_realloc_record_t *r = (ms_realloc_record_t *)record;
+void ms_record_realloc_done(const void *old, const void *new_ptr) {
+    ms_realloc_done_record_t *r =
+        (ms_realloc_done_record_t *)ms_ring_reserve(&g_ring, sizeof *r, MS_REC_REALLOC_DONE, 0);
+    uint64_t now = ms_now_ns();
+    r->time_ns = now;
+    r->old_ptr = (uint64_t)(uintptr_t)old;
     r->new_ptr = (uint64_t)(uintptr_t)new_ptr;
-    uint64_t now = r->time_ns;
-    ms_ring_commit(record);
+    r->tid = ms_thread_tid();
+    r->reserved = 0;
+    ms_ring_commit((uint8_t *)r);
     ms_maybe_sample_rss(now);
 }
 

@@ -85,6 +85,8 @@ size_t ms_arena_size(const void *p);
 
 /* ---- process.c ---- */
 extern int g_tracing;        /* events are being recorded */
+/* Starts tracing if it has not started and libc is ready; returns g_tracing. */
+int ms_start_lazily(void);
 extern uint32_t g_generation; /* bumped in a fork child: stacks and threads are re-announced */
 extern int32_t g_pid;
 extern uint64_t g_start_mono_ns;
@@ -112,9 +114,10 @@ void ms_sink_finish(uint32_t kind, int32_t status);
 /* ---- events.c: record writers ---- */
 void ms_record_alloc(uint8_t fn, const void *ptr, uint64_t size);
 void ms_record_free(const void *ptr);
-/* realloc takes its place before the real call and is completed after. */
-uint8_t *ms_realloc_begin(uint8_t fn, const void *old, uint64_t size);
-void ms_realloc_end(uint8_t *record, const void *new_ptr);
+/* realloc takes its place before the real call (releasing the old block)
+ * and a second one after it (the new block): see trace_format.h. */
+void ms_record_realloc_begin(uint8_t fn, const void *old, uint64_t size);
+void ms_record_realloc_done(const void *old, const void *new_ptr);
 void ms_record_exit(uint32_t kind, int32_t status);
 void ms_record_thread_name(const char *name);
 void ms_record_rss(uint64_t now);

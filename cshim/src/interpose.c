@@ -6,8 +6,8 @@
  *   - an allocation is recorded after the real call returns the address;
  *   - a free is recorded before the real free, so the address cannot be
  *     handed out again (and recorded) ahead of its free;
- *   - realloc takes its place in the order before the real call and is
- *     completed after it.
+ *   - realloc takes its place in the order before the real call (the old
+ *     block's release) and again after it (the new block's birth).
  * Calls made while the thread is already inside the shim (guard set) go
  * straight to the real function, untraced.
  */
@@ -23,7 +23,10 @@
         if (MS_UNLIKELY(!g_real_ready) && !ms_resolve()) return arena_call; \
     } while (0)
 
-static inline int ms_should_trace(void) { return MS_LIKELY(g_tracing) && !t_in_shim; }
+static inline int ms_should_trace(void) {
+    if (MS_UNLIKELY(!g_tracing) && (t_in_shim || !ms_start_lazily())) return 0;
+    return !t_in_shim;
+}
 
 /* Records a successful allocation; errno stays as the real call left it. */
 static inline void ms_after_alloc(uint8_t fn, void *p, uint64_t size) {
@@ -79,11 +82,11 @@ static void *ms_traced_realloc(uint8_t fn, void *p, size_t size, void *(*call)(v
     if (!ms_should_trace()) return call(p, a, b);
     t_in_shim = 1;
     int saved = errno;
-    uint8_t *record = ms_realloc_begin(fn, p, size);
+    ms_record_realloc_begin(fn, p, size);
     errno = saved;
     void *q = call(p, a, b);
     saved = errno;
-    ms_realloc_end(record, q);
+    ms_record_realloc_done(p, q);
     t_in_shim = 0;
     errno = saved;
     return q;

@@ -123,9 +123,21 @@ static int ms_begin_trace(int is_fork_child) {
     return 0;
 }
 
-__attribute__((constructor(101))) static void ms_start(void) {
+extern char **environ;
+
+enum { MS_NOT_STARTED = 0, MS_STARTING = 1, MS_STARTED = 2 };
+static int g_start_state;
+
+/* Starts tracing, once. Called by our constructor and by the first hooked
+ * call that finds libc initialized: the loader runs the constructors of the
+ * program's own libraries (libstdc++, ...) before ours, and their
+ * allocations belong in the trace. `environ` is set by libc's own
+ * initialization, which runs before any other library's constructor. */
+static void ms_start(void) {
+    int expected = MS_NOT_STARTED;
+    if (!environ || !ms_cas_acq_rel(&g_start_state, &expected, MS_STARTING)) return;
     ms_resolve();
-    ms_guard_enter();
+    int entered = ms_guard_enter();
     ms_config_read();
     dl_iterate_phdr(ms_find_self, (void *)(uintptr_t)&ms_start);
     ms_read_identity();
@@ -134,7 +146,15 @@ __attribute__((constructor(101))) static void ms_start(void) {
         pthread_atfork(NULL, NULL, ms_after_fork_child);
         ms_store_release(&g_tracing, 1);
     }
-    ms_guard_leave();
+    ms_store_release(&g_start_state, MS_STARTED);
+    if (entered) ms_guard_leave();
+}
+
+__attribute__((constructor(101))) static void ms_constructor(void) { ms_start(); }
+
+int ms_start_lazily(void) {
+    if (ms_load_acquire(&g_start_state) == MS_NOT_STARTED) ms_start();
+    return ms_load_acquire(&g_tracing);
 }
 
 static void ms_after_fork_child(void) {

@@ -76,10 +76,11 @@ enum ms_record_type {
     MS_REC_STACK = 5,         /* ms_stack_record_t + frames */
     MS_REC_ALLOC = 6,         /* ms_alloc_record_t; aux = ms_alloc_function */
     MS_REC_FREE = 7,          /* ms_free_record_t */
-    MS_REC_REALLOC = 8,       /* ms_realloc_record_t; aux = ms_alloc_function */
+    MS_REC_REALLOC = 8,       /* ms_realloc_record_t, before the real call; aux = ms_alloc_function */
     MS_REC_RSS = 9,           /* ms_rss_record_t */
     MS_REC_EXIT = 10,         /* ms_exit_record_t: what the process itself saw */
     MS_REC_END = 11,          /* ms_end_record_t: the writer's last word */
+    MS_REC_REALLOC_DONE = 12, /* ms_realloc_done_record_t, after the real call */
 };
 
 /* Which interposed function made an ALLOC/REALLOC record (header aux byte). */
@@ -185,21 +186,40 @@ typedef struct ms_free_record_s {
     uint64_t ptr;
 } ms_free_record_t;
 
-/* MS_REC_REALLOC: its place in the order is taken before the real call, and
- * it is completed after. Outcomes (glibc):
+/* A realloc is two records, each in its causal place:
+ *
+ * MS_REC_REALLOC takes its place before the real call: from here on the old
+ * block is being released (no other thread can be handed its address until
+ * the real call has freed it, which is after this record).
+ *
+ * MS_REC_REALLOC_DONE takes its place after the real call returned: the new
+ * block exists from here on (an address another thread freed while the call
+ * ran has its FREE before this record). A thread has at most one realloc in
+ * flight, so DONE pairs with the latest REALLOC of the same tid.
+ *
+ * Outcomes (glibc), read from the pair:
  *   old == 0                   an allocation of `size` (new_ptr != 0)
  *   new_ptr != 0               free(old) + allocation(new_ptr, size)
  *   new_ptr == 0, size == 0    realloc(p, 0): old freed
- *   new_ptr == 0, size > 0     failed: old untouched, nothing allocated */
+ *   new_ptr == 0, size > 0     failed: old untouched, nothing allocated
+ * A REALLOC without DONE (the thread died inside the call) leaves old alive. */
 typedef struct ms_realloc_record_s {
     ms_record_header_t h;
     uint64_t time_ns;
     uint64_t old_ptr;
-    uint64_t new_ptr;
     uint64_t size;
     uint32_t stack;
     uint32_t tid;
 } ms_realloc_record_t;
+
+typedef struct ms_realloc_done_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint64_t old_ptr;
+    uint64_t new_ptr;
+    uint32_t tid;
+    uint32_t reserved;
+} ms_realloc_done_record_t;
 
 /* MS_REC_RSS: resident set size sampled from /proc/self/statm. */
 typedef struct ms_rss_record_s {
@@ -252,7 +272,8 @@ _Static_assert(sizeof(ms_thread_record_t) == 40, "thread record layout");
 _Static_assert(sizeof(ms_stack_record_t) == 16, "stack record layout");
 _Static_assert(sizeof(ms_alloc_record_t) == 40, "alloc record layout");
 _Static_assert(sizeof(ms_free_record_t) == 24, "free record layout");
-_Static_assert(sizeof(ms_realloc_record_t) == 48, "realloc record layout");
+_Static_assert(sizeof(ms_realloc_record_t) == 40, "realloc record layout");
+_Static_assert(sizeof(ms_realloc_done_record_t) == 40, "realloc done record layout");
 _Static_assert(sizeof(ms_rss_record_t) == 24, "rss record layout");
 _Static_assert(sizeof(ms_exit_record_t) == 24, "exit record layout");
 _Static_assert(sizeof(ms_end_record_t) == 56, "end record layout");
