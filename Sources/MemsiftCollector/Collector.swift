@@ -59,30 +59,18 @@ public final class Collector {
     naming.firstPid = child
     var idleSleepNs = 50_000
     var lastFlush = monotonicNow()
+    var lastHousekeeping: UInt64 = 0
+    var moved = 0
     while true {
-      attachNewRings()
-      var moved = 0
-      for drain in drains where !drain.finished { moved += drain.drain(naming: naming) }
-      var noChildren = false
-      while true {
-        var status: Int32 = 0
-        let pid = waitpid(-1, &status, WNOHANG)
-        if pid > 0 {
-          statuses[pid] = status
-          continue
-        }
-        noChildren = pid < 0 && errno == ECHILD
-        break
-      }
-      finishExitedProcesses()
-      // (finishExitedProcesses may reap the child itself, so look in statuses.)
-      if noChildren && statuses[child] != nil {
-        // Everything is gone: one last look for rings published at the end.
-        attachNewRings()
-        finishExitedProcesses()
-        if drains.allSatisfy(\.finished) { break }
-      }
+      // Looking for new rings and exited processes costs system calls
+      // (readdir, waitpid, poll): every 10 ms while data flows, else each time.
       let now = monotonicNow()
+      if moved == 0 || now - lastHousekeeping >= 10_000_000 {
+        lastHousekeeping = now
+        if housekeep(child: child) { break }
+      }
+      moved = 0
+      for drain in drains where !drain.finished { moved += drain.drain(naming: naming) }
       if now - lastFlush > 100_000_000 {
         drains.forEach { $0.flush() }
         lastFlush = now
@@ -108,6 +96,31 @@ public final class Collector {
       exitCode = 1
     }
     return RunOutcome(exitCode: exitCode, traces: done.sorted { $0.startMonoNs < $1.startMonoNs }, errors: errors)
+  }
+
+  /// Attaches new rings, reaps, finishes the traces of processes that are
+  /// gone. Returns true once the run is over: the child and every
+  /// descendant exited and every ring is finished.
+  private func housekeep(child: pid_t) -> Bool {
+    attachNewRings()
+    var noChildren = false
+    while true {
+      var status: Int32 = 0
+      let pid = waitpid(-1, &status, WNOHANG)
+      if pid > 0 {
+        statuses[pid] = status
+        continue
+      }
+      noChildren = pid < 0 && errno == ECHILD
+      break
+    }
+    finishExitedProcesses()
+    // (finishExitedProcesses may reap the child itself, so look in statuses.)
+    guard noChildren && statuses[child] != nil else { return false }
+    // Everything is gone: one last look for rings published at the end.
+    attachNewRings()
+    finishExitedProcesses()
+    return drains.allSatisfy(\.finished)
   }
 
   private func attachNewRings() {

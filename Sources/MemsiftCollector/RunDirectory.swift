@@ -5,8 +5,10 @@
 /// The private per-user runtime directory, and one run's directory in it,
 /// where the shims of a run publish their rings.
 ///
-/// `$XDG_RUNTIME_DIR/memsift` when that is set, else `/tmp/memsift-UID`; it
-/// must be a real directory owned by us with mode 0700, or we refuse it.
+/// `$XDG_RUNTIME_DIR/memsift` when that is set, else `/dev/shm/memsift-UID`
+/// (rings are shared memory: on a disk-backed /tmp the kernel would write
+/// them back to disk), else `/tmp/memsift-UID`. It must be a real directory
+/// owned by us with mode 0700, or we refuse it.
 public final class RunDirectory {
   public let path: String
 
@@ -27,6 +29,8 @@ public final class RunDirectory {
     let base: String
     if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty, isOwnedPrivateDirectory(runtime, uid: uid) {
       base = runtime + "/memsift"
+    } else if isDirectory("/dev/shm") && access("/dev/shm", W_OK | X_OK) == 0 {
+      base = "/dev/shm/memsift-\(uid)"
     } else {
       base = "/tmp/memsift-\(uid)"
     }
@@ -37,6 +41,11 @@ public final class RunDirectory {
       throw CollectorError.setup("\(base) is not a directory of ours with mode 0700; refusing to use it")
     }
     return base
+  }
+
+  static func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
   }
 
   static func isOwnedPrivateDirectory(_ path: String, uid: uid_t) -> Bool {

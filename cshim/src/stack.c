@@ -79,13 +79,18 @@ static void ms_check_modules(void *const *frames, uint32_t depth) {
 }
 
 static uint32_t ms_stack_intern(void *const *frames, uint32_t depth) {
+    /* Two independent multiplicative lanes per frame (cheap: this runs on
+     * every allocation), each finished with a full avalanche. */
     uint64_t h1 = 0x9e3779b97f4a7c15ULL ^ depth, h2 = 0x6a09e667f3bcc909ULL + depth;
     for (uint32_t i = 0; i < depth; i++) {
         uint64_t f = (uint64_t)(uintptr_t)frames[i];
-        h1 = ms_mix(h1 ^ f);
-        h2 = ms_mix(h2 + f * 0x9ddfea08eb382d69ULL);
+        h1 = (h1 ^ f) * 0x9e3779b97f4a7c15ULL;
+        h1 ^= h1 >> 32;
+        h2 = (h2 + f) * 0xc2b2ae3d27d4eb4fULL;
+        h2 ^= h2 >> 29;
     }
-    h1 |= 1; /* 0 marks an empty slot */
+    h1 = ms_mix(h1) | 1; /* 0 marks an empty slot */
+    h2 = ms_mix(h2);
     uint32_t generation = ms_load_relaxed(&g_generation);
     uint64_t i = h1 & g_slot_mask;
     for (uint32_t probe = 0; probe < MS_STACK_PROBES; probe++, i = (i + 1) & g_slot_mask) {
