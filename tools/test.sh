@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 tools/setup.sh
 tools/check-shim-deps.sh cshim/build/libmemsift.so
-make -s -C cshim test
+make -s -C cshim test test-tsan
 swift build --build-tests
 # The end-to-end tests run the debug CLI, which finds the shim next to itself.
 install -m 0755 cshim/build/libmemsift.so .build/debug/libmemsift.so
