@@ -16,14 +16,33 @@
  * At the end everything is freed except a known leak: LEAK_BLOCKS blocks of
  * LEAK_SIZE bytes, allocated by malloc at a fixed site.
  *
+ * Size modes (argv[2], else the environment variable ALLOC_HEAVY_SIZES):
+ *   random (default)  the log-distributed sizes above: tens of thousands of
+ *                     distinct sizes, so almost every (size, call stack) pair
+ *                     is new.
+ *   pow2              the same draw, then rounded to the nearest power of two
+ *                     (16, 32, .. 65536 B: 13 sizes; a draw in [2^k, 1.5*2^k)
+ *                     gives 2^k, one in [1.5*2^k, 2^(k+1)] gives 2^(k+1)). The
+ *                     PRNG stream is the same, so the slots, operations, call
+ *                     depths and paths -- hence every count on the JSON line
+ *                     and the set of call stacks -- equal the random mode's;
+ *                     only the sizes (and the addresses malloc hands out)
+ *                     differ. At most 13 sizes per stack keeps the number of
+ *                     distinct (size, stack) pairs near 10^4, well under the
+ *                     ~59,000 at which Debian 12's heaptrack 1.4.0
+ *                     (heaptrack_interpret) throws std::bad_alloc.
+ *
  * Output: nothing on stdout but one JSON line with the calls the program
  * itself made (free(NULL) is never called, hence never counted):
  *   {"malloc":N,"calloc":N,"realloc":N,"free":N,"leaked_bytes":N,"leaked_allocations":N}
- * written with snprintf + write(2) so that stdio allocates nothing.
+ * written with snprintf + write(2) so that stdio allocates nothing (in pow2
+ * mode the line ends with ,"sizes":"pow2"} instead of }).
  * If ALLOC_HEAVY_RSS is set in the environment, the program's own peak RSS
  * (getrusage ru_maxrss, KiB) is written to stderr as "alloc_heavy maxrss_kb=N".
  *
- * Usage: alloc_heavy [steps]    (default 5000000: 5,001,000 allocation calls)
+ * Usage: alloc_heavy [steps [random|pow2]]
+ *        (default 5000000 steps: 5,001,000 allocation calls; default sizes:
+ *        $ALLOC_HEAVY_SIZES, else random)
  * Build: cc -O2 -g -fno-omit-frame-pointer -o alloc_heavy alloc_heavy.c
  */
 #include <stdint.h>
@@ -64,6 +83,17 @@ static inline size_t random_size(void) {
     uint32_t octave = 4 + rng_below(12);
     size_t lo = (size_t)1 << octave;
     return lo + rng_below((uint32_t)lo + (octave == 15 ? 1u : 0u)); /* 16 .. 65536 */
+}
+
+/* pow2 mode: the same draw rounded to the nearest power of two, 16 .. 65536. */
+static int g_pow2;
+
+static inline size_t pick_size(void) {
+    size_t size = random_size();
+    if (!g_pow2) return size;
+    size_t lo = 16;
+    while (lo * 2 <= size) lo *= 2; /* lo = 2^k <= size < 2^(k+1) */
+    return size - lo >= lo / 2 ? lo * 2 : lo;
 }
 
 /* ---- counts of the calls this program makes ---- */
@@ -197,18 +227,28 @@ static size_t fmt_u64(char *buf, uint64_t v) {
     return k;
 }
 
+static int usage(void) {
+    static const char text[] = "usage: alloc_heavy [steps [random|pow2]]  (or ALLOC_HEAVY_SIZES=random|pow2)\n";
+    ssize_t ignored = write(2, text, sizeof text - 1);
+    (void)ignored;
+    return 64;
+}
+
 int main(int argc, char **argv) {
     uint64_t steps = DEFAULT_STEPS;
+    if (argc > 3) return usage();
     if (argc > 1) {
         char *end;
         unsigned long long v = strtoull(argv[1], &end, 10);
-        if (*argv[1] == 0 || *end != 0 || v == 0) {
-            static const char usage[] = "usage: alloc_heavy [steps]\n";
-            ssize_t ignored = write(2, usage, sizeof usage - 1);
-            (void)ignored;
-            return 64;
-        }
+        if (*argv[1] == 0 || *end != 0 || v == 0) return usage();
         steps = v;
+    }
+    const char *mode = argc > 2 ? argv[2] : getenv("ALLOC_HEAVY_SIZES");
+    if (mode && *mode) {
+        if (strcmp(mode, "pow2") == 0)
+            g_pow2 = 1;
+        else if (strcmp(mode, "random") != 0)
+            return usage();
     }
 
     for (uint32_t i = 0; i < PATHS; i++) g_patterns[i] = rng_next();
@@ -217,7 +257,7 @@ int main(int argc, char **argv) {
     for (uint64_t i = 0; i < steps; i++) {
         step_t s;
         s.slot = rng_below(POOL_SLOTS);
-        s.size = random_size();
+        s.size = pick_size();
         uint32_t r = rng_below(100);
         s.op = r < 85 ? OP_MALLOC : r < 93 ? OP_CALLOC : OP_REALLOC;
         /* The call depth of the allocation call, counting main and the
@@ -250,10 +290,10 @@ int main(int argc, char **argv) {
     char line[256];
     int n = snprintf(line, sizeof line,
                      "{\"malloc\":%llu,\"calloc\":%llu,\"realloc\":%llu,\"free\":%llu,"
-                     "\"leaked_bytes\":%llu,\"leaked_allocations\":%llu}\n",
+                     "\"leaked_bytes\":%llu,\"leaked_allocations\":%llu%s}\n",
                      (unsigned long long)n_malloc, (unsigned long long)n_calloc, (unsigned long long)n_realloc,
                      (unsigned long long)n_free, (unsigned long long)LEAK_BLOCKS * LEAK_SIZE,
-                     (unsigned long long)LEAK_BLOCKS);
+                     (unsigned long long)LEAK_BLOCKS, g_pow2 ? ",\"sizes\":\"pow2\"" : "");
     if (n > 0) {
         ssize_t ignored = write(1, line, (size_t)n);
         (void)ignored;

@@ -10,6 +10,8 @@ import MemsiftReport
 
 /// The process the collector forwards SIGTERM and SIGHUP to.
 nonisolated(unsafe) private var forwardSignalsTo: pid_t = 0
+/// Whether a signal was forwarded already: a second one stops memsift itself.
+nonisolated(unsafe) private var signalForwarded: Int32 = 0
 
 extension MemsiftCommand {
   struct Run: ParsableCommand {
@@ -72,8 +74,18 @@ extension MemsiftCommand {
           throw error
         }
         forwardSignalsTo = child
+        // The first SIGTERM/SIGHUP goes to the program, which decides how
+        // to end (and we stay to finish its traces); a second one, or one
+        // that finds the program gone, ends memsift the default way.
         for sig in [SIGTERM, SIGHUP] {
-          signal(sig) { s in if forwardSignalsTo > 0 { kill(forwardSignalsTo, s) } }
+          signal(sig) { s in
+            if signalForwarded == 0 && forwardSignalsTo > 0 && kill(forwardSignalsTo, s) == 0 {
+              signalForwarded = 1
+              return
+            }
+            signal(s, SIG_DFL)
+            raise(s)
+          }
         }
         outcome = Collector(runDirectory: runDirectory, naming: naming).collect(child: child)
       } catch let error as CollectorError {
