@@ -26,6 +26,8 @@ public struct Launcher {
     let existing = env["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
     env["LD_PRELOAD"] = existing.map { shimPath + " " + $0 } ?? shimPath
     env["MEMSIFT_RUN_DIR"] = runDirectory
+    // If we die, the shims stop tracing instead of waiting for us forever.
+    env["MEMSIFT_COLLECTOR_PID"] = String(getpid())
     env["MEMSIFT_OUTPUT"] = nil
     if let depth { env["MEMSIFT_DEPTH"] = String(depth) }
     if env["PYTHONMALLOC"] == nil { env["PYTHONMALLOC"] = "malloc" }

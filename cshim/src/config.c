@@ -65,6 +65,7 @@ void ms_config_read(void) {
     g_config.rss_interval_ns = ms_env_number("MEMSIFT_RSS_INTERVAL_MS", 0, 3600000, g_config.rss_interval_ns / 1000000,
                                              " is not a whole number from 0 to 3600000; using 100") *
                                1000000u;
+    g_config.collector_pid = (int32_t)ms_env_number("MEMSIFT_COLLECTOR_PID", 0, 0x7fffffff, 0, " is not a PID; ignored");
     const char *dir = ms_env("MEMSIFT_RUN_DIR");
     g_config.run_dir = dir && *dir ? dir : NULL;
     const char *out = ms_env("MEMSIFT_OUTPUT");

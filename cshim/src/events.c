@@ -57,14 +57,20 @@ void ms_record_thread_name(const char *name) {
     ms_emit_thread(ms_thread_tid(), copy);
 }
 
-/* Samples RSS at most once per interval, whichever thread gets there first. */
-static uint64_t g_next_rss_ns;
+/* Once per period (100 ms by default), whichever thread gets there first:
+ * samples RSS and, without a collector, moves the ring to the trace file,
+ * so a sudden death (SIGTERM, SIGSEGV, abort() from inside libc) loses at
+ * most one period of events. */
+static uint64_t g_next_tick_ns;
+#define MS_FLUSH_PERIOD_NS (100u * 1000000u)
 
-static void ms_maybe_sample_rss(uint64_t now) {
-    uint64_t next = ms_load_relaxed(&g_next_rss_ns);
-    if (MS_LIKELY(now < next) || g_config.rss_interval_ns == 0) return;
-    if (!ms_cas_acq_rel(&g_next_rss_ns, &next, now + g_config.rss_interval_ns)) return;
-    ms_record_rss(now);
+static void ms_periodic(uint64_t now) {
+    uint64_t next = ms_load_relaxed(&g_next_tick_ns);
+    if (MS_LIKELY(now < next)) return;
+    uint64_t period = g_config.rss_interval_ns ? g_config.rss_interval_ns : MS_FLUSH_PERIOD_NS;
+    if (!ms_cas_acq_rel(&g_next_tick_ns, &next, now + period)) return;
+    if (g_config.rss_interval_ns) ms_record_rss(now);
+    ms_sink_flush();
 }
 
 void ms_record_rss(uint64_t now) {
@@ -99,7 +105,7 @@ void ms_record_alloc(uint8_t fn, const void *ptr, uint64_t size) {
     r->stack = stack;
     r->tid = tid;
     ms_ring_commit((uint8_t *)r);
-    ms_maybe_sample_rss(now);
+    ms_periodic(now);
 }
 
 void ms_record_free(const void *ptr) {
@@ -131,7 +137,7 @@ void ms_record_realloc_done(const void *old, const void *new_ptr) {
     r->tid = ms_thread_tid();
     r->reserved = 0;
     ms_ring_commit((uint8_t *)r);
-    ms_maybe_sample_rss(now);
+    ms_periodic(now);
 }
 
 void ms_record_exit(uint32_t kind, int32_t status) {

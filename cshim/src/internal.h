@@ -48,6 +48,7 @@ typedef struct ms_config_s {
     uint64_t rss_interval_ns; /* MEMSIFT_RSS_INTERVAL_MS; 0 disables sampling */
     const char *run_dir;      /* MEMSIFT_RUN_DIR: a collector drains our ring */
     const char *output;       /* MEMSIFT_OUTPUT: trace path without a collector */
+    int32_t collector_pid;    /* MEMSIFT_COLLECTOR_PID: who drains a MEMSIFT_RUN_DIR ring */
 } ms_config_t;
 extern ms_config_t g_config;
 void ms_config_read(void);
@@ -88,7 +89,8 @@ extern int g_tracing;        /* events are being recorded */
 /* Starts tracing if it has not started and libc is ready; returns g_tracing. */
 int ms_start_lazily(void);
 extern uint32_t g_generation; /* bumped in a fork child: stacks and threads are re-announced */
-extern int32_t g_pid;
+extern int32_t g_pid;      /* getpid() */
+extern int32_t g_host_pid; /* the PID outside any PID namespace: what the collector sees */
 extern uint64_t g_start_mono_ns;
 extern uint64_t g_start_wall_ns;
 /* Writes the PROCESS record that opens every trace. */

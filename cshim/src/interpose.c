@@ -77,15 +77,20 @@ static void *ms_realloc_from_arena(void *p, size_t size) {
     return q;
 }
 
+/* The guard covers the two records, not the real call: a signal handler
+ * that frees or allocates while the real realloc runs is traced like any
+ * other code (no ring slot is held across the call). */
 static void *ms_traced_realloc(uint8_t fn, void *p, size_t size, void *(*call)(void *, size_t, size_t),
                                size_t a, size_t b) {
     if (!ms_should_trace()) return call(p, a, b);
-    t_in_shim = 1;
     int saved = errno;
+    t_in_shim = 1;
     ms_record_realloc_begin(fn, p, size);
+    t_in_shim = 0;
     errno = saved;
     void *q = call(p, a, b);
     saved = errno;
+    t_in_shim = 1;
     ms_record_realloc_done(p, q);
     t_in_shim = 0;
     errno = saved;

@@ -23,6 +23,7 @@ MS_TLS int t_in_shim;
 int g_tracing;
 uint32_t g_generation;
 int32_t g_pid;
+int32_t g_host_pid;
 uint64_t g_start_mono_ns;
 uint64_t g_start_wall_ns;
 uintptr_t g_self_begin, g_self_end;
@@ -71,7 +72,7 @@ void ms_emit_process(void) {
     uint32_t size = MS_ALIGN8((uint32_t)sizeof(ms_process_record_t) + g_exe_len + g_cmdline_len);
     uint8_t *rec = ms_ring_reserve(&g_ring, size, MS_REC_PROCESS, 0);
     ms_process_record_t *r = (ms_process_record_t *)rec;
-    r->pid = g_pid;
+    r->pid = g_host_pid;
     r->ppid = (int32_t)getppid();
     r->start_wall_ns = g_start_wall_ns;
     r->start_mono_ns = g_start_mono_ns;
@@ -85,6 +86,27 @@ void ms_emit_process(void) {
     out += g_exe_len + g_cmdline_len;
     memset(out, 0, (size_t)(rec + size - out));
     ms_ring_commit(rec);
+}
+
+/* Our PID as the outermost PID namespace we can see numbers it: the first
+ * field of "NSpid:" in /proc/self/status. A program may run us inside a PID
+ * namespace (unshare -p, a container), where getpid() is small and means
+ * some other process to the collector outside. Falls back to getpid(). */
+static int32_t ms_read_host_pid(void) {
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return (int32_t)getpid();
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return (int32_t)getpid();
+    buf[n] = 0;
+    const char *line = strstr(buf, "\nNSpid:");
+    if (!line) return (int32_t)getpid();
+    const char *p = line + 7;
+    while (*p == ' ' || *p == '\t') p++;
+    int32_t pid = 0;
+    for (; *p >= '0' && *p <= '9'; p++) pid = pid * 10 + (*p - '0');
+    return pid > 0 ? pid : (int32_t)getpid();
 }
 
 static int ms_find_self(struct dl_phdr_info *info, size_t size, void *ctx) {
@@ -109,6 +131,7 @@ static void ms_after_fork_child(void);
 /* Opens this process's trace: ring, PROCESS record, modules, first RSS. */
 static int ms_begin_trace(int is_fork_child) {
     g_pid = (int32_t)getpid();
+    g_host_pid = ms_read_host_pid();
     /* The precise clock: an exec'd image must start strictly after the
      * image it replaced (the collector orders a PID's rings by it). */
     g_start_mono_ns = ms_clock_ns(CLOCK_MONOTONIC);
@@ -173,8 +196,13 @@ static void ms_after_fork_child(void) {
 
 /* Notes how the process ends; `final`: nothing of ours runs afterwards
  * (_exit, abort), so finish the trace now. */
+/* A vfork child shares our memory until it execs or _exits: its exit and
+ * exec must not touch the parent's tracing state (Python's subprocess uses
+ * vfork). The extra getpid() is on these rare paths only. */
+static int ms_is_vfork_child(void) { return (int32_t)getpid() != g_pid; }
+
 static void ms_note_exit(uint32_t kind, int32_t status, int final) {
-    if (!g_tracing || t_in_shim) return;
+    if (!g_tracing || t_in_shim || ms_is_vfork_child()) return;
     t_in_shim = 1;
     if (g_exit_kind == MS_EXIT_UNKNOWN || kind != MS_EXIT_RETURN) {
         g_exit_kind = kind;
@@ -250,7 +278,7 @@ MEMSIFT_EXPORT int __libc_start_main(ms_main_fn main, int argc, char **argv, voi
  * and tracing goes on if it returns. A trace whose last word is EXIT(EXEC)
  * was replaced by exec. */
 static void ms_before_exec(void) {
-    if (!g_tracing || t_in_shim) return;
+    if (!g_tracing || t_in_shim || ms_is_vfork_child()) return;
     t_in_shim = 1;
     ms_record_exit(MS_EXIT_EXEC, 0);
     ms_sink_sync();

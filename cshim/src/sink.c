@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <stdio.h> /* rename() only: no stdio streams */
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -39,11 +40,30 @@ static const char *ms_basename(const char *path) {
 
 /* ---- run mode: a ring file for the collector ---- */
 
+static void ms_abandon_ring(void);
+
+/* Waiting on a full ring that the collector drains. If the collector is
+ * gone (killed), nobody ever will: rather than block the program forever,
+ * tracing stops and the ring is emptied into nothing, with one warning. */
+static void ms_collector_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
+    (void)ring;
+    (void)ctx;
+    if (attempt < 64) {
+        ms_cpu_relax();
+        return;
+    }
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+    /* Every ~100 ms of waiting. */
+    if (attempt % 2048 == 0 && g_config.collector_pid > 0 && kill(g_config.collector_pid, 0) != 0 && errno == ESRCH)
+        ms_abandon_ring();
+}
+
 static int ms_open_run_ring(void) {
     char tmp[4096], final[4096];
     size_t n = ms_append(tmp, 0, sizeof tmp, g_config.run_dir);
     n = ms_append(tmp, n, sizeof tmp, "/");
-    n = ms_append_u64(tmp, n, sizeof tmp, (uint64_t)g_pid);
+    n = ms_append_u64(tmp, n, sizeof tmp, (uint64_t)g_host_pid);
     n = ms_append(tmp, n, sizeof tmp, "-");
     n = ms_append_u64(tmp, n, sizeof tmp, g_start_mono_ns);
     memcpy(final, tmp, n + 1);
@@ -54,7 +74,7 @@ static int ms_open_run_ring(void) {
         ms_warn("cannot create a ring in MEMSIFT_RUN_DIR ", g_config.run_dir, ": ", strerror(errno));
         return -1;
     }
-    int rc = ms_ring_create(&g_ring, fd, g_config.ring_bytes, g_pid, g_start_mono_ns);
+    int rc = ms_ring_create(&g_ring, fd, g_config.ring_bytes, g_host_pid, g_start_mono_ns);
     close(fd); /* the mapping keeps the file alive; no descriptor left for the program to trip on */
     /* Published by rename, so the collector never sees a half-made ring. */
     if (rc != 0 || rename(tmp, final) != 0) {
@@ -63,6 +83,8 @@ static int ms_open_run_ring(void) {
         unlink(tmp);
         return -1;
     }
+    g_ring.wait = ms_collector_wait;
+    g_standalone = 0;
     return 0;
 }
 
@@ -171,6 +193,20 @@ static int ms_open_standalone(int is_fork_child) {
     g_ring.wait = ms_selfdrain_wait;
     g_standalone = 1;
     return 0;
+}
+
+static void ms_selfdrain_wait(ms_ring_t *ring, void *ctx, uint32_t attempt);
+
+static void ms_abandon_ring(void) {
+    int expected = 0;
+    static int warned;
+    if (ms_cas_acq_rel(&warned, &expected, 1))
+        ms_warn("the collector (memsift run) is gone; this process is no longer traced", NULL, NULL, NULL);
+    ms_store_release(&g_tracing, 0);
+    /* From now on producers drain into nothing (see ms_drain). */
+    g_finished = 1;
+    g_standalone = 1;
+    g_ring.wait = ms_selfdrain_wait;
 }
 
 int ms_sink_open(void) {
