@@ -102,8 +102,6 @@ static void *ms_call_realloc(void *p, size_t size, size_t unused) {
     return g_real.realloc(p, size);
 }
 
-static void *ms_call_reallocarray(void *p, size_t n, size_t size) { return g_real.reallocarray(p, n, size); }
-
 MEMSIFT_EXPORT void *realloc(void *p, size_t size) {
     if (MS_UNLIKELY(ms_arena_owns(p))) return ms_realloc_from_arena(p, size);
     MS_ENSURE_REAL(p ? NULL : ms_arena_alloc(size, 16));
@@ -123,7 +121,10 @@ MEMSIFT_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
     MS_ENSURE_REAL(NULL);
     /* An overflowing request fails before touching p: nothing to record. */
     if (n && size && !total) return g_real.reallocarray(p, n, size);
-    return ms_traced_realloc(MS_FN_REALLOCARRAY, p, total, ms_call_reallocarray, n, size);
+    /* glibc's reallocarray is the overflow check plus a call to realloc
+     * through the interposable symbol, which would land in our hook and be
+     * recorded twice: do the realloc ourselves. */
+    return ms_traced_realloc(MS_FN_REALLOCARRAY, p, total, ms_call_realloc, total, 0);
 }
 
 MEMSIFT_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
