@@ -90,6 +90,8 @@ struct Victims {
   var endings: String { path("endings") }
   var endingsStatic: String { path("endings-static") }
   var semantics: String { path("semantics") }
+  var vfork: String { path("vfork") }
+  var busy: String { path("busy") }
   var containers: String { path("containers") }
   var libinitMain: String { path("libinit_main") }
 
@@ -111,6 +113,8 @@ struct Victims {
         ("cc", "endings", [src + "/endings.c"]),
         ("cc", "endings-static", ["-static", src + "/endings.c"]),
         ("cc", "semantics", [src + "/semantics.c"]),
+        ("cc", "vfork", [src + "/vfork.c"]),
+        ("cc", "busy", [src + "/busy.c"]),
         ("c++", "containers", [src + "/containers.cpp"]),
         ("cc", "libmsinit.so", ["-shared", "-fPIC", src + "/libinit.c"]),
       ],

@@ -28,6 +28,7 @@
 ms_ring_t g_ring;
 
 static char g_trace_path[4096]; /* absolute; standalone only */
+static char g_ring_path[4096];  /* run mode: our published ring file */
 static int g_standalone;
 static int g_drain_busy;
 static int g_finished;
@@ -42,6 +43,24 @@ static const char *ms_basename(const char *path) {
 
 static void ms_abandon_ring(void);
 
+/* Whether `pid` is a live process: kill(pid, 0) alone says yes to a zombie
+ * nobody has reaped yet, so the state letter in /proc/PID/stat decides. */
+static int ms_process_alive(int32_t pid) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) return 0;
+    char path[64], buf[512];
+    size_t n = ms_append(path, 0, sizeof path, "/proc/");
+    n = ms_append_u64(path, n, sizeof path, (uint64_t)pid);
+    ms_append(path, n, sizeof path, "/stat");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno != ENOENT;
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0) return 1;
+    buf[got] = 0;
+    const char *paren = strrchr(buf, ')');
+    return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+}
+
 /* Waiting on a full ring that the collector drains. If the collector is
  * gone (killed), nobody ever will: rather than block the program forever,
  * tracing stops and the ring is emptied into nothing, with one warning. */
@@ -55,7 +74,7 @@ static void ms_collector_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
     struct timespec ts = {0, 50000};
     nanosleep(&ts, NULL);
     /* Every ~100 ms of waiting. */
-    if (attempt % 2048 == 0 && g_config.collector_pid > 0 && kill(g_config.collector_pid, 0) != 0 && errno == ESRCH)
+    if (attempt % 2048 == 0 && g_config.collector_pid > 0 && !ms_process_alive(g_config.collector_pid))
         ms_abandon_ring();
 }
 
@@ -68,6 +87,7 @@ static int ms_open_run_ring(void) {
     n = ms_append_u64(tmp, n, sizeof tmp, g_start_mono_ns);
     memcpy(final, tmp, n + 1);
     ms_append(final, n, sizeof final, MEMSIFT_RING_SUFFIX);
+    memcpy(g_ring_path, final, sizeof final);
     ms_append(tmp, n, sizeof tmp, ".tmp");
     int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -203,6 +223,10 @@ static void ms_abandon_ring(void) {
     if (ms_cas_acq_rel(&warned, &expected, 1))
         ms_warn("the collector (memsift run) is gone; this process is no longer traced", NULL, NULL, NULL);
     ms_store_release(&g_tracing, 0);
+    /* Nobody will remove the ring file (shared memory) and the run
+     * directory now; the last process to leave takes the directory. */
+    unlink(g_ring_path);
+    rmdir(g_config.run_dir);
     /* From now on producers drain into nothing (see ms_drain). */
     g_finished = 1;
     g_standalone = 1;
