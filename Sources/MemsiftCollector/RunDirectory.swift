@@ -16,7 +16,9 @@ public final class RunDirectory {
   /// - Throws: `CollectorError.setup` when the user directory is unsafe or cannot be made.
   public init(environment: [String: String]) throws {
     let base = try Self.userDirectory(environment: environment)
-    var template = Array((base + "/run-XXXXXX").utf8CString)
+    Self.removeAbandoned(in: base)
+    // The collector's PID in the name tells a later run whether it is abandoned.
+    var template = Array((base + "/run-\(getpid())-XXXXXX").utf8CString)
     guard mkdtemp(&template) != nil else {
       throw CollectorError.setup("cannot create a run directory in \(base): \(String(cString: strerror(errno)))")
     }
@@ -54,8 +56,17 @@ public final class RunDirectory {
     return (st.st_mode & S_IFMT) == S_IFDIR && st.st_uid == uid && (st.st_mode & 0o077) == 0
   }
 
-  /// Names of the published rings in the directory.
-  func ringFiles() -> [String] {
+  /// Removes the run directories of collectors that died without cleaning
+  /// up (SIGKILL): their rings are shared memory that nobody else frees.
+  static func removeAbandoned(in base: String) {
+    for name in entries(of: base) where name.hasPrefix("run-") {
+      let parts = name.split(separator: "-")
+      guard parts.count == 3, let pid = pid_t(parts[1]) else { continue }
+      if kill(pid, 0) != 0 && errno == ESRCH { removeTree(base + "/" + name) }
+    }
+  }
+
+  static func entries(of path: String) -> [String] {
     guard let dir = opendir(path) else { return [] }
     defer { closedir(dir) }
     var names: [String] = []
@@ -63,22 +74,24 @@ public final class RunDirectory {
       let name = withUnsafePointer(to: entry.pointee.d_name) {
         $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
       }
-      if name.hasSuffix(".ring") { names.append(path + "/" + name) }
+      if name != "." && name != ".." { names.append(name) }
     }
     return names
   }
 
+  /// Removes a run directory and the files in it (there are no subdirectories).
+  static func removeTree(_ path: String) {
+    for name in entries(of: path) { unlink(path + "/" + name) }
+    rmdir(path)
+  }
+
+  /// Names of the published rings in the directory.
+  func ringFiles() -> [String] {
+    Self.entries(of: path).filter { $0.hasSuffix(".ring") }.map { path + "/" + $0 }
+  }
+
   /// Removes the directory and anything a dead shim left behind in it.
   public func remove() {
-    if let dir = opendir(path) {
-      while let entry = readdir(dir) {
-        let name = withUnsafePointer(to: entry.pointee.d_name) {
-          $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-        }
-        if name != "." && name != ".." { unlink(path + "/" + name) }
-      }
-      closedir(dir)
-    }
-    rmdir(path)
+    Self.removeTree(path)
   }
 }
