@@ -88,6 +88,12 @@ size_t ms_arena_size(const void *p);
 extern int g_tracing;        /* events are being recorded */
 /* Starts tracing if it has not started and libc is ready; returns g_tracing. */
 int ms_start_lazily(void);
+/* Non-zero while this process owns its trace: it lives on a MADV_WIPEONFORK
+ * page, so it reads 0 in a child made by any fork (pthread_atfork handlers
+ * of other libraries that allocate before ours runs, _Fork, clone). */
+extern volatile int *g_trace_owner;
+/* A hook found g_trace_owner cleared: opens the child's trace. Returns g_tracing. */
+int ms_adopt_after_fork(void);
 extern uint32_t g_generation; /* bumped in a fork child: stacks and threads are re-announced */
 extern int32_t g_pid;      /* getpid() */
 extern int32_t g_host_pid; /* the PID outside any PID namespace: what the collector sees */
@@ -131,6 +137,8 @@ int ms_stack_setup(void);
 /* Captures the caller's stack (shim frames skipped) and returns its id,
  * writing a STACK record the first time this process sees it. */
 uint32_t ms_stack_capture(void);
+/* In a fork child: notes whether a claim was cut short by the fork. */
+void ms_stack_after_fork(void);
 
 /* ---- objects.c ---- */
 /* Records modules loaded or unloaded since the last scan. */

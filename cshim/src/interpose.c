@@ -25,6 +25,7 @@
 
 static inline int ms_should_trace(void) {
     if (MS_UNLIKELY(!g_tracing) && (t_in_shim || !ms_start_lazily())) return 0;
+    if (MS_UNLIKELY(!*g_trace_owner) && (t_in_shim || !ms_adopt_after_fork())) return 0;
     return !t_in_shim;
 }
 

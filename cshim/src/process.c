@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 MS_TLS int t_in_shim;
@@ -126,6 +127,23 @@ static int ms_find_self(struct dl_phdr_info *info, size_t size, void *ctx) {
 
 /* ---- start and fork ---- */
 
+static int g_owner_fallback = 1;
+volatile int *g_trace_owner = &g_owner_fallback;
+
+/* Moves the owner flag to its own wipe-on-fork page (kernel 4.14+; without
+ * it, the pthread_atfork handler alone notices forks). */
+static void ms_setup_owner_page(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    int *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    if (madvise(p, (size_t)page, MADV_WIPEONFORK) != 0) {
+        munmap(p, (size_t)page);
+        return;
+    }
+    *p = 1;
+    g_trace_owner = p;
+}
+
 static void ms_after_fork_child(void);
 
 /* Opens this process's trace: ring, PROCESS record, modules, first RSS. */
@@ -164,6 +182,7 @@ static void ms_start(void) {
     ms_config_read();
     dl_iterate_phdr(ms_find_self, (void *)(uintptr_t)&ms_start);
     ms_read_identity();
+    ms_setup_owner_page();
     if (ms_stack_setup() == 0 && ms_begin_trace(0) == 0) {
         /* Only the child handler: we hold no lock a fork could strand. */
         pthread_atfork(NULL, NULL, ms_after_fork_child);
@@ -175,20 +194,31 @@ static void ms_start(void) {
 
 __attribute__((constructor(101))) static void ms_constructor(void) { ms_start(); }
 
+int ms_adopt_after_fork(void) {
+    ms_after_fork_child();
+    *g_trace_owner = 1;
+    return ms_load_acquire(&g_tracing);
+}
+
 int ms_start_lazily(void) {
     if (ms_load_acquire(&g_start_state) == MS_NOT_STARTED) ms_start();
     return ms_load_acquire(&g_tracing);
 }
 
+/* Opens a fork child's own trace. Runs from our pthread_atfork child handler,
+ * or from the first hook that finds the owner page wiped, whichever comes
+ * first; the second finds the work done (the PID is already the child's). */
 static void ms_after_fork_child(void) {
-    if (!g_tracing) return;
+    if (!g_tracing || (int32_t)getpid() == g_pid) return;
     /* Only this thread exists now. New generation: stacks and threads are
      * announced again in the child's own trace. */
     g_tracing = 0;
     t_in_shim = 1;
     g_generation++;
     g_exit_kind = MS_EXIT_UNKNOWN;
+    ms_stack_after_fork();
     if (ms_begin_trace(1) == 0) g_tracing = 1;
+    *g_trace_owner = 1;
     t_in_shim = 0;
 }
 

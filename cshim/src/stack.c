@@ -31,10 +31,17 @@ typedef struct ms_stack_slot_s {
 #define MS_STACK_PROBES 256u
 #define MS_SKIP_MAX 8u
 #define MS_CLAIM_SPINS (1u << 20)
+/* key1 of a slot whose claim died with a fork: never equal to a key (keys
+ * are odd), never empty. */
+#define MS_SLOT_TOMBSTONE 2u
 
 static ms_stack_slot_t *g_slots;
 static uint64_t g_slot_mask;
 static uint32_t g_next_stack_id = 1;
+/* Claims between their CAS and their publication. Copied into a fork child,
+ * a non-zero count means some slot there will never be published. */
+static uint32_t g_claims_in_flight;
+static int g_orphaned_claims;
 
 int ms_stack_setup(void) {
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
@@ -97,25 +104,34 @@ static uint32_t ms_stack_intern(void *const *frames, uint32_t depth) {
         ms_stack_slot_t *s = &g_slots[i];
         uint64_t key = ms_load_acquire(&s->key1);
         if (key == 0) {
+            ms_fetch_add_relaxed(&g_claims_in_flight, 1);
             if (ms_cas_acq_rel(&s->key1, &key, h1)) {
                 uint32_t id = ms_fetch_add_relaxed(&g_next_stack_id, 1);
                 s->key2 = h2;
                 ms_store_relaxed(&s->generation, generation);
                 ms_store_release(&s->id, id);
+                __atomic_fetch_sub(&g_claims_in_flight, 1, __ATOMIC_RELEASE);
                 ms_check_modules(frames, depth);
                 ms_emit_stack(id, frames, depth);
                 return id;
             }
+            __atomic_fetch_sub(&g_claims_in_flight, 1, __ATOMIC_RELEASE);
             /* Lost the race: `key` now holds the winner's key1. */
         }
         if (key != h1) continue;
         /* The claimer publishes within a few instructions. The wait is
          * bounded: in a fork child, a slot another thread was claiming at the
-         * moment of fork is never published, so it is passed over (the stack
-         * then takes another slot and id, which is harmless). */
+         * moment of fork is never published. Such a slot is passed over and,
+         * in a child that may hold one, buried, so it costs one wait only
+         * (the stack takes another slot and id, which is harmless). */
         uint32_t id = 0;
         for (uint32_t spin = 0; spin < MS_CLAIM_SPINS && (id = ms_load_acquire(&s->id)) == 0; spin++) ms_cpu_relax();
-        if (id == 0 || s->key2 != h2) continue;
+        if (id == 0) {
+            uint64_t orphan = h1;
+            if (g_orphaned_claims) ms_cas_acq_rel(&s->key1, &orphan, (uint64_t)MS_SLOT_TOMBSTONE);
+            continue;
+        }
+        if (s->key2 != h2) continue;
         uint32_t seen = ms_load_relaxed(&s->generation);
         if (MS_UNLIKELY(seen != generation) && ms_cas_acq_rel(&s->generation, &seen, generation))
             ms_emit_stack(id, frames, depth);
@@ -123,6 +139,11 @@ static uint32_t ms_stack_intern(void *const *frames, uint32_t depth) {
     }
     ms_fetch_add_relaxed(&g_ring.header->stack_table_full, 1);
     return MS_STACK_UNKNOWN;
+}
+
+void ms_stack_after_fork(void) {
+    if (g_claims_in_flight) g_orphaned_claims = 1;
+    g_claims_in_flight = 0;
 }
 
 uint32_t ms_stack_capture(void) {
