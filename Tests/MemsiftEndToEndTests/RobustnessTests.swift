@@ -25,6 +25,24 @@ import Testing
     }
   }
 
+  /// `rawfork.c`: _Fork runs no pthread_atfork handler, so the shim learns
+  /// of the fork from its wipe-on-fork owner page on the child's first call.
+  @Test func aForkWithoutAtforkHandlersStillGivesTheChildItsOwnTrace() throws {
+    let v = try E2E.victims()
+    let dir = try TestDirectory()
+    let run = try traced([v.rawfork], in: dir)
+    #expect(run.result.exitedWith == 0, "\(run.result)")
+    let parent = try run.main()
+    #expect(parent.totals.allocations == 1)
+    #expect(parent.totals.leakedBytes == 0)
+    let childPid = try run.result.victim().int32("child")
+    let child = run.reports(pid: childPid)
+    try #require(child.count == 1, "traces: \(run.reports.map(\.trace))")
+    #expect(child[0].totals.allocations == 3)
+    #expect(child[0].totals.leakedBytes == 150_000)
+    #expect(child[0].ended == .init("_exit", 0))
+  }
+
   /// Without a collector, a death by a signal's default action runs no code
   /// of ours; the shim's periodic drain (every 100 ms, on an allocation)
   /// has put everything before it in the file.

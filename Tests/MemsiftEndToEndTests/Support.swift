@@ -92,6 +92,7 @@ struct Victims {
   var semantics: String { path("semantics") }
   var vfork: String { path("vfork") }
   var busy: String { path("busy") }
+  var rawfork: String { path("rawfork") }
   var containers: String { path("containers") }
   var libinitMain: String { path("libinit_main") }
 
@@ -115,6 +116,7 @@ struct Victims {
         ("cc", "semantics", [src + "/semantics.c"]),
         ("cc", "vfork", [src + "/vfork.c"]),
         ("cc", "busy", [src + "/busy.c"]),
+        ("cc", "rawfork", [src + "/rawfork.c"]),
         ("c++", "containers", [src + "/containers.cpp"]),
         ("cc", "libmsinit.so", ["-shared", "-fPIC", src + "/libinit.c"]),
       ],
