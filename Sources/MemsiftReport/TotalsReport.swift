@@ -56,6 +56,7 @@ public enum TotalsReport {
       var executable: String
       var arguments: [String]
       var start_wall_ns: UInt64
+      var max_depth: UInt32
     }
     struct Ended: Encodable {
       var how: String
@@ -96,7 +97,8 @@ public enum TotalsReport {
     init(_ s: TraceSummary) {
       trace = s.path
       process = s.process.map {
-        Process(pid: $0.pid, ppid: $0.ppid, executable: $0.executable, arguments: $0.arguments, start_wall_ns: $0.startWallNs)
+        Process(pid: $0.pid, ppid: $0.ppid, executable: $0.executable, arguments: $0.arguments, start_wall_ns: $0.startWallNs,
+          max_depth: $0.maxDepth)
       }
       ended = Ended(how: s.endKind.name, status: s.endStatus, description: s.endKind.describe(status: s.endStatus))
       complete = s.isComplete

@@ -360,10 +360,12 @@ struct Report: Decodable {
     var executable: String
     var arguments: [String]
     var startWallNs: UInt64
+    var maxDepth: UInt32
 
     enum CodingKeys: String, CodingKey {
       case pid, ppid, executable, arguments
       case startWallNs = "start_wall_ns"
+      case maxDepth = "max_depth"
     }
   }
 
