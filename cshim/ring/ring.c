@@ -108,7 +108,7 @@ void ms_ring_unmap(ms_ring_t *ring) {
     ring->data = NULL;
 }
 
-static void ms_ring_default_wait(uint32_t attempt) {
+void ms_ring_backoff(uint32_t attempt) {
     if (attempt < 64) {
         ms_cpu_relax();
     } else if (attempt < 128) {
@@ -134,7 +134,7 @@ uint8_t *ms_ring_reserve(ms_ring_t *ring, uint32_t size, uint8_t type, uint8_t a
             if (ring->wait)
                 ring->wait(ring, ring->wait_ctx, attempt);
             else
-                ms_ring_default_wait(attempt);
+                ms_ring_backoff(attempt);
             if (attempt < UINT32_MAX) attempt++;
         }
         ms_fetch_add_relaxed(&h->backpressure_ns, ms_now_ns() - started);

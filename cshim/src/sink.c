@@ -8,8 +8,9 @@
  *
  * Under plain LD_PRELOAD the ring is a memfd and the shim drains it itself
  * into the trace file: whenever a producer finds the ring full (it becomes
- * the consumer for a moment), before exec, and at every way out of the
- * process it can see (exit, _exit, abort, return from main, destructor).
+ * the consumer for a moment), every 100 ms (on an allocation), before exec,
+ * and at every way out of the process it can see (exit, _exit, abort,
+ * return from main, destructor).
  */
 #include "internal.h"
 #include "guard.h"
@@ -67,13 +68,8 @@ static int ms_process_alive(int32_t pid) {
 static void ms_collector_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
     (void)ring;
     (void)ctx;
-    if (attempt < 64) {
-        ms_cpu_relax();
-        return;
-    }
-    struct timespec ts = {0, 50000};
-    nanosleep(&ts, NULL);
-    /* Every ~100 ms of waiting. */
+    ms_ring_backoff(attempt);
+    /* Every ~100 ms of waiting (2048 sleeps of 50 us). */
     if (attempt % 2048 == 0 && g_config.collector_pid > 0 && !ms_process_alive(g_config.collector_pid))
         ms_abandon_ring();
 }

@@ -30,6 +30,10 @@ static inline void ms_cpu_relax(void) {
  * of this wait. Returns when the producer should look again. */
 typedef void (*ms_ring_wait_fn)(ms_ring_t *ring, void *ctx, uint32_t attempt);
 
+/* The default wait of a producer on a full ring: spin, then yield, then
+ * sleep 50 us per call. Wait functions can build on it. */
+void ms_ring_backoff(uint32_t attempt);
+
 /* Process-local view of a ring. */
 struct ms_ring_s {
     ms_ring_header_t *header;
