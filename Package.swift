@@ -28,6 +28,11 @@ let package = Package(
     ),
     .target(name: "CMemsiftSys"),
     .systemLibrary(
+      name: "CLibdw",
+      pkgConfig: "libdw",
+      providers: [.apt(["libdw-dev"])]
+    ),
+    .systemLibrary(
       name: "CZstd",
       pkgConfig: "libzstd",
       providers: [.apt(["libzstd-dev"])]
@@ -36,6 +41,7 @@ let package = Package(
     // Core libraries
     .target(name: "MemsiftFormat", dependencies: ["CMemsiftFormat", "CZstd"]),
     .target(name: "MemsiftAnalysis", dependencies: ["MemsiftFormat"]),
+    .target(name: "MemsiftSymbols", dependencies: ["MemsiftFormat", "CLibdw"]),
     .target(name: "MemsiftReport", dependencies: ["MemsiftAnalysis", "MemsiftFormat"]),
     .target(
       name: "MemsiftCollector",
@@ -62,6 +68,11 @@ let package = Package(
       dependencies: ["MemsiftAnalysis", "MemsiftFormat", "_MemsiftTestSupport"]
     ),
     .testTarget(name: "MemsiftReportTests", dependencies: ["MemsiftReport"]),
+    .testTarget(
+      name: "MemsiftSymbolsTests",
+      dependencies: ["MemsiftSymbols", "MemsiftFormat"],
+      exclude: ["Fixtures"]
+    ),
     .testTarget(name: "MemsiftEndToEndTests", dependencies: ["MemsiftFormat"]),
   ],
   swiftLanguageModes: [.v5]

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libunwind-dev libzstd-dev pkg-config make gcc g++ python3)
+packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,25 @@
+import CLibdw
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Readable names for mangled symbols: C++ (and legacy Rust) through the
+/// C++ ABI's `__cxa_demangle`, Swift through the Swift runtime's demangler.
+public enum Demangler {
+  public static func demangle(_ name: String) -> String {
+    if name.hasPrefix("_Z") {
+      var status: Int32 = 0
+      guard let out = __cxa_demangle(name, nil, nil, &status), status == 0 else { return name }
+      defer { free(out) }
+      return String(cString: out)
+    }
+    if name.hasPrefix("$s") || name.hasPrefix("_$s") || name.hasPrefix("$S") || name.hasPrefix("_T0") {
+      let utf8 = Array(name.utf8)
+      guard let out = swift_demangle(name, utf8.count, nil, nil, 0) else { return name }
+      defer { free(out) }
+      return String(cString: out)
+    }
+    return name
+  }
+}
