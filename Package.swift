@@ -42,7 +42,7 @@ let package = Package(
     .target(name: "MemsiftFormat", dependencies: ["CMemsiftFormat", "CZstd"]),
     .target(name: "MemsiftAnalysis", dependencies: ["MemsiftFormat"]),
     .target(name: "MemsiftSymbols", dependencies: ["MemsiftFormat", "CLibdw"]),
-    .target(name: "MemsiftReport", dependencies: ["MemsiftAnalysis", "MemsiftFormat"]),
+    .target(name: "MemsiftReport", dependencies: ["MemsiftAnalysis", "MemsiftFormat", "MemsiftSymbols"]),
     .target(
       name: "MemsiftCollector",
       dependencies: ["MemsiftFormat", "CMemsiftRing", "CMemsiftSys", "CZstd"]

@@ -4,11 +4,42 @@ import MemsiftFormat
 /// heaptrack's definitions (DESIGN.md): realloc counts as free(old) plus an
 /// allocation of the new block; a temporary allocation is one freed with no
 /// other allocation in between.
+///
+/// It also keeps the same figures per allocation site (the stack of the
+/// call), in the same pass: memory grows with the live blocks and the
+/// distinct stacks, never with the number of events.
+///
+/// A site's `peakBytes` is what it held at the moment the whole heap reached
+/// its peak. Lazy epochs give that without a snapshot per peak: `peakEpoch`
+/// counts the new peaks reached; every site keeps the epoch up to which its
+/// `liveAtPeak` is known. Before a site's live bytes change, a site that has
+/// not been synced since the latest peak copies its live bytes (unchanged
+/// since that peak, or it would have been synced) into `liveAtPeak`. The
+/// epoch moves after the event that set the peak is applied, so that event's
+/// own site counts it.
 public struct HeapReplay {
   /// A block that is still allocated.
   public struct LiveBlock {
     public var size: UInt64
     public var stack: StackID
+    /// Index of the block's site in `siteStates`.
+    var site: Int32
+  }
+
+  /// The running figures of one site.
+  struct SiteState {
+    var stack: StackID
+    var allocations: UInt64 = 0
+    var bytesAllocated: UInt64 = 0
+    var temporaryAllocations: UInt64 = 0
+    var liveBytes: UInt64 = 0
+    var liveCount: UInt64 = 0
+    /// The site's live bytes at the peak numbered `syncedEpoch`.
+    var liveAtPeak: UInt64 = 0
+    var syncedEpoch: UInt64
+
+    /// Live bytes at the latest peak, `epoch` being its number.
+    func bytesAtPeak(_ epoch: UInt64) -> UInt64 { syncedEpoch < epoch ? liveBytes : liveAtPeak }
   }
 
   public private(set) var totals = HeapTotals()
@@ -19,6 +50,15 @@ public struct HeapReplay {
   /// Reallocs between their two records, by thread: the old block is on
   /// its way out and no longer counted live.
   private var reallocsInFlight: [UInt32: (old: UInt64, block: LiveBlock?, size: UInt64, stack: StackID, time: UInt64)] = [:]
+  /// Sites in order of first allocation. The shim numbers stacks from 1
+  /// up, so a site is found by its stack id in `siteByID` (-1: none yet);
+  /// ids too large for it (another writer, a damaged trace) go to `siteIndex`.
+  private var siteStates: [SiteState] = []
+  private var siteByID: [Int32] = []
+  private var siteIndex: [StackID: Int32] = [:]
+  private static let maxDirectID = 1 << 22
+  /// How many times the heap reached a new peak.
+  private var peakEpoch: UInt64 = 0
 
   public init() {}
 
@@ -37,12 +77,13 @@ public struct HeapReplay {
       if old != 0, let b = live.removeValue(forKey: old) {
         block = b
         liveBytes -= b.size
+        siteLost(b)
       }
       reallocsInFlight[tid] = (old, block, size, stack, time)
-    case .reallocDone(_, let old, let new, let tid):
+    case .reallocDone(let time, let old, let new, let tid):
       guard let begun = reallocsInFlight.removeValue(forKey: tid), begun.old == old else { return }
       if new == 0 && begun.size > 0 {
-        restore(begun.old, begun.block)  // failed: the old block is untouched
+        restore(begun.old, begun.block, time)  // failed: the old block is untouched
         return
       }
       if old != 0 { release(old, begun.block) }
@@ -56,51 +97,120 @@ public struct HeapReplay {
     totals.calls[function?.name ?? "unknown", default: 0] += 1
   }
 
+  @inline(__always)
+  private mutating func site(of stack: StackID) -> Int32 {
+    let id = Int(stack.rawValue)
+    if id < siteByID.count, siteByID[id] >= 0 { return siteByID[id] }
+    return newSite(stack)
+  }
+
+  private mutating func newSite(_ stack: StackID) -> Int32 {
+    let id = Int(stack.rawValue)
+    if id >= Self.maxDirectID, let i = siteIndex[stack] { return i }
+    let i = Int32(siteStates.count)
+    siteStates.append(SiteState(stack: stack, syncedEpoch: peakEpoch))
+    if id < Self.maxDirectID {
+      if id >= siteByID.count {
+        siteByID.append(contentsOf: repeatElement(-1, count: max(id + 1, 2 * siteByID.count, 64) - siteByID.count))
+      }
+      siteByID[id] = i
+    } else {
+      siteIndex[stack] = i
+    }
+    return i
+  }
+
+  /// Brings a site's `liveAtPeak` up to the latest peak; call before its live bytes change.
+  @inline(__always)
+  private mutating func sync(_ i: Int) {
+    if siteStates[i].syncedEpoch < peakEpoch {
+      siteStates[i].liveAtPeak = siteStates[i].liveBytes
+      siteStates[i].syncedEpoch = peakEpoch
+    }
+  }
+
+  private mutating func siteGained(_ block: LiveBlock) {
+    let i = Int(block.site)
+    sync(i)
+    siteStates[i].liveBytes += block.size
+    siteStates[i].liveCount += 1
+  }
+
+  private mutating func siteLost(_ block: LiveBlock) {
+    let i = Int(block.site)
+    sync(i)
+    siteStates[i].liveBytes -= block.size
+    siteStates[i].liveCount -= 1
+  }
+
+  /// Call once an event has changed the live bytes.
+  private mutating func notePeak(_ time: UInt64) {
+    if liveBytes > totals.peakBytes {
+      totals.peakBytes = liveBytes
+      totals.peakTimeNs = time
+      peakEpoch += 1
+    }
+  }
+
   private mutating func allocate(_ ptr: UInt64, _ size: UInt64, _ stack: StackID, _ time: UInt64) {
-    if let stale = live.updateValue(LiveBlock(size: size, stack: stack), forKey: ptr) {
+    let i = site(of: stack)
+    let block = LiveBlock(size: size, stack: stack, site: i)
+    if let stale = live.updateValue(block, forKey: ptr) {
       // The address came back without a free we saw (freed by a path that is
       // not interposed): forget the stale block.
       liveBytes -= stale.size
+      siteLost(stale)
       totals.reusedWithoutFree += 1
     }
     totals.allocations += 1
     totals.bytesAllocated += size
+    siteStates[Int(i)].allocations += 1
+    siteStates[Int(i)].bytesAllocated += size
     liveBytes += size
+    siteGained(block)
     lastAllocation = ptr
-    if liveBytes > totals.peakBytes {
-      totals.peakBytes = liveBytes
-      totals.peakTimeNs = time
-    }
+    notePeak(time)
   }
 
   private mutating func deallocate(_ ptr: UInt64) {
     let block = live.removeValue(forKey: ptr)
-    if let block { liveBytes -= block.size }
+    if let block {
+      liveBytes -= block.size
+      siteLost(block)
+    }
     release(ptr, block)
   }
 
   /// Counts the release of a block already taken out of the live set
   /// (nil: allocated before tracing started, or by a path not interposed).
   private mutating func release(_ ptr: UInt64, _ block: LiveBlock?) {
-    if block == nil {
-      totals.unmatchedFrees += 1
-    } else {
+    if let block {
       totals.frees += 1
-      if lastAllocation == ptr { totals.temporaryAllocations += 1 }
+      if lastAllocation == ptr {
+        totals.temporaryAllocations += 1
+        siteStates[Int(block.site)].temporaryAllocations += 1
+      }
+    } else {
+      totals.unmatchedFrees += 1
     }
     lastAllocation = nil
   }
 
-  private mutating func restore(_ ptr: UInt64, _ block: LiveBlock?) {
+  /// Puts back the old block of a realloc that did not free it. The block
+  /// was alive all along, so the heap with it may reach a new peak (other
+  /// threads allocated while the realloc ran).
+  private mutating func restore(_ ptr: UInt64, _ block: LiveBlock?, _ time: UInt64) {
     guard let block else { return }
     live[ptr] = block
     liveBytes += block.size
+    siteGained(block)
+    notePeak(time)
   }
 
   /// Puts back the old blocks of reallocs that never completed (the thread
   /// died inside the call): as far as the trace knows, they are alive.
   public mutating func finishInFlight() {
-    for (_, r) in reallocsInFlight { restore(r.old, r.block) }
+    for (_, r) in reallocsInFlight.sorted(by: { $0.key < $1.key }) { restore(r.old, r.block, r.time) }
     reallocsInFlight = [:]
   }
 
@@ -111,6 +221,73 @@ public struct HeapReplay {
     t.leakedBytes = liveBytes
     t.leakedAllocations = UInt64(live.count)
     return t
+  }
+
+  /// The figures of every site that allocated, by stack (call
+  /// `finishInFlight` first at the end of a trace): `peakBytes` is the
+  /// site's share of `totals.peakBytes`, the leak figures are its current
+  /// live set. The sums over sites equal the totals.
+  public var sites: [StackID: SiteStats] {
+    var out: [StackID: SiteStats] = [:]
+    out.reserveCapacity(siteStates.count)
+    for s in siteStates {
+      out[s.stack] = SiteStats(
+        allocations: s.allocations, bytesAllocated: s.bytesAllocated, peakBytes: s.bytesAtPeak(peakEpoch),
+        leakedBytes: s.liveBytes, leakedAllocations: s.liveCount, temporaryAllocations: s.temporaryAllocations)
+    }
+    return out
+  }
+}
+
+/// What one allocation site (a stack, or a group of them) did over a trace.
+public struct SiteStats: Codable, Equatable, Hashable, Sendable {
+  /// Calls from the site that returned a block, realloc included.
+  public var allocations: UInt64 = 0
+  public var bytesAllocated: UInt64 = 0
+  /// Bytes the site held when the whole heap reached its peak.
+  public var peakBytes: UInt64 = 0
+  /// Bytes and blocks the site still held when the trace ended.
+  public var leakedBytes: UInt64 = 0
+  public var leakedAllocations: UInt64 = 0
+  /// The site's blocks freed with no other allocation in between.
+  public var temporaryAllocations: UInt64 = 0
+
+  public init(
+    allocations: UInt64 = 0, bytesAllocated: UInt64 = 0, peakBytes: UInt64 = 0, leakedBytes: UInt64 = 0,
+    leakedAllocations: UInt64 = 0, temporaryAllocations: UInt64 = 0
+  ) {
+    self.allocations = allocations
+    self.bytesAllocated = bytesAllocated
+    self.peakBytes = peakBytes
+    self.leakedBytes = leakedBytes
+    self.leakedAllocations = leakedAllocations
+    self.temporaryAllocations = temporaryAllocations
+  }
+
+  /// Adds another site's figures (grouped views: by function, line, file, module).
+  /// Peak bytes add up too: every site's figure is taken at the same moment.
+  public static func += (lhs: inout SiteStats, rhs: SiteStats) {
+    lhs.allocations += rhs.allocations
+    lhs.bytesAllocated += rhs.bytesAllocated
+    lhs.peakBytes += rhs.peakBytes
+    lhs.leakedBytes += rhs.leakedBytes
+    lhs.leakedAllocations += rhs.leakedAllocations
+    lhs.temporaryAllocations += rhs.temporaryAllocations
+  }
+
+  public static func + (lhs: SiteStats, rhs: SiteStats) -> SiteStats {
+    var sum = lhs
+    sum += rhs
+    return sum
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case allocations
+    case bytesAllocated = "bytes_allocated"
+    case peakBytes = "peak_bytes"
+    case leakedBytes = "leaked_bytes"
+    case leakedAllocations = "leaked_allocations"
+    case temporaryAllocations = "temporary_allocations"
   }
 }
 

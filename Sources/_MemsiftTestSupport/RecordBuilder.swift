@@ -53,12 +53,12 @@ public struct RecordBuilder {
   }
 
   /// A realloc's two records back to back.
-  public mutating func realloc(_ old: UInt64, _ new: UInt64, _ size: UInt64, time: UInt64 = 4_000) {
+  public mutating func realloc(_ old: UInt64, _ new: UInt64, _ size: UInt64, stack: UInt32 = 1, time: UInt64 = 4_000) {
     var r = ms_realloc_record_t()
     r.time_ns = time
     r.old_ptr = old
     r.size = size
-    r.stack = 1
+    r.stack = stack
     r.tid = 7
     appendRecord(&r, type: MS_REC_REALLOC.rawValue, aux: UInt8(MS_FN_REALLOC.rawValue))
     var d = ms_realloc_done_record_t()
@@ -75,6 +75,36 @@ public struct RecordBuilder {
     r.depth = UInt32(frames.count)
     let tail: [UInt8] = frames.flatMap { f in (0..<8).map { UInt8(truncatingIfNeeded: f >> UInt64($0 * 8)) } }
     appendRecord(&r, type: MS_REC_STACK.rawValue, tail: tail)
+  }
+
+  /// A MODULE_LOAD record; `segments` are (vaddr, memsz) pairs relative to `base`.
+  public mutating func moduleLoad(
+    base: UInt64, path: String, segments: [(UInt64, UInt64)] = [(0, 0x1000)], buildID: [UInt8] = [0xab, 0xcd],
+    time: UInt64 = 1_500
+  ) {
+    var r = ms_module_record_t()
+    r.time_ns = time
+    r.base = base
+    r.segment_count = UInt32(segments.count)
+    r.build_id_len = UInt32(buildID.count)
+    let pathBytes = Array(path.utf8)
+    r.path_len = UInt32(pathBytes.count)
+    var tail: [UInt8] = []
+    for (vaddr, memsz) in segments {
+      var seg = ms_segment_t()
+      seg.vaddr = vaddr
+      seg.memsz = memsz
+      seg.flags = 5  // PF_R | PF_X
+      withUnsafeBytes(of: &seg) { tail.append(contentsOf: $0) }
+    }
+    appendRecord(&r, type: MS_REC_MODULE_LOAD.rawValue, tail: tail + buildID + pathBytes)
+  }
+
+  public mutating func moduleUnload(base: UInt64, time: UInt64 = 5_000) {
+    var r = ms_module_unload_record_t()
+    r.time_ns = time
+    r.base = base
+    appendRecord(&r, type: MS_REC_MODULE_UNLOAD.rawValue)
   }
 
   public mutating func end(kind: UInt32 = MS_EXIT_RETURN.rawValue, status: Int32 = 0) {

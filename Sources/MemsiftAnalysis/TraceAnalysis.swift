@@ -1,0 +1,178 @@
+import MemsiftFormat
+
+/// Everything the per-site reports need from one trace, read in one pass:
+/// the summary, every site's figures, the stacks' frames and the module
+/// timeline to resolve those frames against.
+public struct TraceAnalysis: Sendable {
+  /// The same summary `TraceSummary.read` gives.
+  public var summary: TraceSummary
+  /// Every site that allocated, by stack (sums equal `summary.totals`).
+  public var sites: [StackID: SiteStats]
+  /// Return addresses of every stack the trace wrote, innermost first.
+  public var stacks: [StackID: [UInt64]]
+  /// The record index (see `TracedModule.loadRecord`) of each stack's STACK
+  /// record: the modules loaded at that point are the ones its frames lie in.
+  public var stackRecords: [StackID: Int]
+  /// Every module load the trace recorded, in record order, with its unload.
+  public var modules: [TracedModule]
+
+  /// Reads the whole trace once.
+  /// - Throws: `TraceError` when the file cannot be opened or is not a trace.
+  public static func read(path: String) throws -> TraceAnalysis {
+    var scan = TraceScan(keepFrames: true)
+    let summary = try scan.run(path: path)
+    return TraceAnalysis(
+      summary: summary, sites: scan.replay.sites, stacks: scan.frames, stackRecords: scan.stackRecords,
+      modules: scan.modules)
+  }
+
+  /// The modules loaded at record `index` (loaded before it, not unloaded before it).
+  public func modulesLoaded(atRecord index: Int) -> [TracedModule] {
+    modules.filter { $0.isLoaded(atRecord: index) }
+  }
+
+  /// The module `address` lies in, among those loaded at record `index`.
+  /// When none is (a stack written after its module's unload was recorded,
+  /// say), the nearest load before `index` whose segments hold the address,
+  /// else the first one after it.
+  public func module(containing address: UInt64, atRecord index: Int) -> TracedModule? {
+    var before: TracedModule?
+    var after: TracedModule?
+    for m in modules.reversed() where m.contains(address) {
+      if m.isLoaded(atRecord: index) { return m }
+      if m.loadRecord < index {
+        if before == nil { before = m }
+      } else {
+        after = m
+      }
+    }
+    return before ?? after
+  }
+
+  /// The module a frame of `stack` lies in, as loaded when the stack was
+  /// recorded (at the end of the trace for a stack with no STACK record).
+  public func module(containing address: UInt64, inStack stack: StackID) -> TracedModule? {
+    module(containing: address, atRecord: stackRecords[stack] ?? Int.max)
+  }
+}
+
+/// A module load and, if the trace saw it, its unload.
+public struct TracedModule: Sendable, Equatable {
+  /// The MODULE_LOAD record: time, base, segments, build-id, path.
+  public var module: Module
+  /// Index of the MODULE_LOAD record among all the trace's records (0: the
+  /// first record after the file header), the same count as `stackRecords`.
+  public var loadRecord: Int
+  /// Index of the MODULE_UNLOAD record that ended this load, if any.
+  public var unloadRecord: Int?
+  public var unloadTimeNs: UInt64?
+
+  public init(module: Module, loadRecord: Int, unloadRecord: Int? = nil, unloadTimeNs: UInt64? = nil) {
+    self.module = module
+    self.loadRecord = loadRecord
+    self.unloadRecord = unloadRecord
+    self.unloadTimeNs = unloadTimeNs
+  }
+
+  public var path: String { module.path }
+  public var base: UInt64 { module.base }
+  public var isUnloaded: Bool { unloadRecord != nil }
+
+  /// Whether the module was loaded at record `index`.
+  public func isLoaded(atRecord index: Int) -> Bool {
+    loadRecord < index && (unloadRecord.map { index < $0 } ?? true)
+  }
+
+  /// Whether `address` lies in one of the module's PT_LOAD segments.
+  public func contains(_ address: UInt64) -> Bool {
+    module.segments.contains { s in
+      let start = module.base &+ s.vaddr
+      return address >= start && address - start < s.memsz
+    }
+  }
+}
+
+/// The one pass over a trace that `TraceSummary` and `TraceAnalysis` share.
+struct TraceScan {
+  /// Whether to keep the frames of every stack (the summary only counts them).
+  let keepFrames: Bool
+  var replay = HeapReplay()
+  var frames: [StackID: [UInt64]] = [:]
+  var stackRecords: [StackID: Int] = [:]
+  var modules: [TracedModule] = []
+
+  init(keepFrames: Bool) { self.keepFrames = keepFrames }
+
+  mutating func run(path: String) throws -> TraceSummary {
+    let reader = try TraceReader(path: path)
+    var process: ProcessInfo?
+    var end: EndInfo?
+    var lastExit: (ExitKind, Int32)?
+    var events: UInt64 = 0
+    var threads = Set<UInt32>()
+    var unloaded = 0, rssSamples = 0
+    var peakRSS: UInt64 = 0
+    var lastTime = reader.header.startMonoNs
+    var index = 0
+    try reader.forEachRecord { record in
+      defer { index += 1 }
+      switch record {
+      case .alloc(let t, _, _, _, _, _), .realloc(let t, _, _, _, _, _), .free(let t, _):
+        events += 1
+        lastTime = max(lastTime, t)
+        replay.apply(record)
+      case .reallocDone(let t, _, _, _):
+        lastTime = max(lastTime, t)
+        replay.apply(record)
+      case .process(let p): if process == nil { process = p }
+      case .stack(let id, let f):
+        if stackRecords[id] == nil {
+          stackRecords[id] = index
+          if keepFrames { frames[id] = f }
+        }
+      case .thread(_, let tid, _): threads.insert(tid)
+      case .moduleLoad(let m):
+        modules.append(TracedModule(module: m, loadRecord: index))
+      case .moduleUnload(let t, let base):
+        unloaded += 1
+        if let i = modules.lastIndex(where: { $0.module.base == base && $0.unloadRecord == nil }) {
+          modules[i].unloadRecord = index
+          modules[i].unloadTimeNs = t
+        }
+      case .rss(let t, let bytes):
+        rssSamples += 1
+        peakRSS = max(peakRSS, bytes)
+        lastTime = max(lastTime, t)
+      case .exit(let t, let kind, let status):
+        lastExit = (kind, status)
+        lastTime = max(lastTime, t)
+      case .end(let info):
+        end = info
+        lastTime = max(lastTime, info.timeNs)
+      case .unknown: break
+      }
+    }
+    replay.finishInFlight()
+    var warnings = reader.warnings
+    if process == nil { warnings.append("the trace has no PROCESS record") }
+    if end == nil && !reader.isTruncated && !reader.isCorrupt && lastExit?.0 != .exec {
+      warnings.append("the trace has no END record: the writer did not finish it (killed, or still running)")
+    }
+    if let end, end.lostBytes > 0 {
+      warnings.append("\(end.lostBytes) bytes of the ring were unreadable: a thread died while writing a record")
+    }
+    if let end, end.stackTableFull > 0 {
+      warnings.append("\(end.stackTableFull) events have no stack: the shim's stack table was full")
+    }
+    let loaded = modules.map {
+      LoadedModule(path: $0.module.path, base: $0.module.base, buildID: $0.module.buildID, unloaded: $0.isUnloaded)
+    }
+    return TraceSummary(
+      path: path, header: reader.header, process: process, totals: replay.finalTotals,
+      endKind: end?.kind ?? lastExit?.0 ?? .unknown, endStatus: end?.status ?? lastExit?.1 ?? 0,
+      isComplete: end != nil, durationNs: lastTime - reader.header.startMonoNs, events: events,
+      stacks: stackRecords.count, threads: threads.count, modules: loaded.count, modulesUnloaded: unloaded,
+      loadedModules: loaded,
+      rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, warnings: warnings)
+  }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import MemsiftAnalysis
+import MemsiftFormat
+import Testing
+import _MemsiftTestSupport
+
+private func writeTrace(_ b: RecordBuilder) throws -> String {
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("memsift-analysis-\(UUID().uuidString)")
+  try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  let url = dir.appendingPathComponent("t.trace")
+  try Data(b.bytes).write(to: url)
+  return url.path
+}
+
+/// Two plugins loaded one after the other at the same base, each with a stack
+/// captured while it was loaded.
+private func pluginTrace() -> RecordBuilder {
+  var b = RecordBuilder()
+  b.header()
+  b.process()  // record 0
+  b.moduleLoad(base: 0x400000, path: "/bin/victim", segments: [(0, 0x2000)], time: 1_100)  // 1
+  b.moduleLoad(base: 0x7f00_0000_0000, path: "/tmp/plugin1.so", segments: [(0, 0x1000), (0x2000, 0x800)], time: 1_200)  // 2
+  b.stack(1, frames: [0x7f00_0000_0100, 0x401000])  // 3
+  b.alloc(0x1000, 100, stack: 1)  // 4
+  b.moduleUnload(base: 0x7f00_0000_0000, time: 2_500)  // 5
+  b.moduleLoad(base: 0x7f00_0000_0000, path: "/tmp/plugin2.so", segments: [(0, 0x1000)], buildID: [0x01], time: 2_600)  // 6
+  b.stack(2, frames: [0x7f00_0000_0100, 0x401000])  // 7
+  b.alloc(0x2000, 50, stack: 2)  // 8
+  b.free(0x1000)  // 9
+  b.realloc(0x2000, 0x3000, 70, stack: 3)  // 10, 11
+  b.end()  // 12
+  return b
+}
+
+@Test func anAnalysisKeepsStacksSitesAndTheModuleTimeline() throws {
+  let path = try writeTrace(pluginTrace())
+  let a = try TraceAnalysis.read(path: path)
+
+  #expect(a.stacks == [StackID(1): [0x7f00_0000_0100, 0x401000], StackID(2): [0x7f00_0000_0100, 0x401000]])
+  #expect(a.stackRecords == [StackID(1): 3, StackID(2): 7])
+
+  #expect(a.modules.map(\.path) == ["/bin/victim", "/tmp/plugin1.so", "/tmp/plugin2.so"])
+  #expect(a.modules.map(\.loadRecord) == [1, 2, 6])
+  #expect(a.modules.map(\.unloadRecord) == [nil, 5, nil])
+  #expect(a.modules.map(\.unloadTimeNs) == [nil, 2_500, nil])
+  #expect(a.modules[1].module.timeNs == 1_200)
+  #expect(a.modules[1].module.segments.map(\.memsz) == [0x1000, 0x800])
+  #expect(a.modules[2].module.buildID == [0x01])
+
+  // The same address names a different plugin depending on when the stack was captured.
+  #expect(a.module(containing: 0x7f00_0000_0100, inStack: StackID(1))?.path == "/tmp/plugin1.so")
+  #expect(a.module(containing: 0x7f00_0000_0100, inStack: StackID(2))?.path == "/tmp/plugin2.so")
+  #expect(a.module(containing: 0x401000, inStack: StackID(2))?.path == "/bin/victim")
+  // plugin1's second segment, not covered by plugin2.
+  #expect(a.module(containing: 0x7f00_0000_2100, atRecord: 3)?.path == "/tmp/plugin1.so")
+  #expect(a.module(containing: 0x7f00_0000_1100, atRecord: 3) == nil)
+  // No module loaded at the time holds it: the nearest load before.
+  #expect(a.module(containing: 0x7f00_0000_2100, atRecord: 8)?.path == "/tmp/plugin1.so")
+  #expect(a.modulesLoaded(atRecord: 4).map(\.path) == ["/bin/victim", "/tmp/plugin1.so"])
+  #expect(a.modulesLoaded(atRecord: 7).map(\.path) == ["/bin/victim", "/tmp/plugin2.so"])
+
+  #expect(a.sites[StackID(1)] == SiteStats(allocations: 1, bytesAllocated: 100, peakBytes: 100))
+  #expect(a.sites[StackID(2)] == SiteStats(allocations: 1, bytesAllocated: 50, peakBytes: 50))
+  #expect(a.sites[StackID(3)] == SiteStats(allocations: 1, bytesAllocated: 70, leakedBytes: 70, leakedAllocations: 1))
+  #expect(a.summary.totals.peakBytes == 150)
+  #expect(a.summary.totals.leakedBytes == 70)
+}
+
+@Test func theSummaryOfAnAnalysisIsTraceSummarys() throws {
+  let path = try writeTrace(pluginTrace())
+  let a = try TraceAnalysis.read(path: path).summary
+  let s = try TraceSummary.read(path: path)
+  #expect(a.totals == s.totals)
+  #expect(a.loadedModules == s.loadedModules)
+  #expect(s.loadedModules.map(\.unloaded) == [false, true, false])
+  #expect(s.stacks == 2)
+  #expect(s.modules == 3)
+  #expect(s.modulesUnloaded == 1)
+  #expect(s.events == 4)
+  #expect(s.isComplete)
+  #expect(s.warnings.isEmpty)
+  #expect((a.stacks, a.modules, a.modulesUnloaded, a.events, a.durationNs) == (s.stacks, s.modules, s.modulesUnloaded, s.events, s.durationNs))
+}
