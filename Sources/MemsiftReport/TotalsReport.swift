@@ -41,11 +41,13 @@ public enum TotalsReport {
     return lines.joined(separator: "\n") + "\n"
   }
 
-  /// The JSON report, schema `memsift.report/1` (README).
-  public static func json(_ s: TraceSummary) throws -> String {
+  /// The JSON report, schema `memsift.report/1` (README), with `sites` when given.
+  public static func json(_ s: TraceSummary, sites: [SiteRow]? = nil) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data = try encoder.encode(Document(s))
+    var document = Document(s)
+    document.sites = sites?.map(Document.Site.init)
+    let data = try encoder.encode(document)
     return String(decoding: data, as: UTF8.self) + "\n"
   }
 
@@ -93,6 +95,29 @@ public enum TotalsReport {
     var rss: RSS
     var backpressure: Backpressure
     var warnings: [String]
+    var sites: [Site]?
+
+    struct Frame: Encodable {
+      var function: String?
+      var file: String?
+      var line: Int?
+      var module: String
+      var address: UInt64
+      var inlined: Bool
+    }
+    struct Site: Encodable {
+      var allocations, bytes_allocated, peak_bytes, leaked_bytes, leaked_allocations, temporary_allocations: UInt64
+      var frames: [Frame]
+      init(_ row: SiteRow) {
+        let st = row.stats
+        (allocations, bytes_allocated, peak_bytes) = (st.allocations, st.bytesAllocated, st.peakBytes)
+        (leaked_bytes, leaked_allocations, temporary_allocations) =
+          (st.leakedBytes, st.leakedAllocations, st.temporaryAllocations)
+        frames = row.frames.map {
+          Frame(function: $0.function, file: $0.file, line: $0.line, module: $0.module, address: $0.address, inlined: $0.inlined)
+        }
+      }
+    }
 
     init(_ s: TraceSummary) {
       trace = s.path

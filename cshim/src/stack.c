@@ -149,11 +149,13 @@ void ms_stack_after_fork(void) {
 uint32_t ms_stack_capture(void) {
     void *frames[MS_MAX_DEPTH + MS_SKIP_MAX];
     int n = unw_backtrace(frames, (int)(g_config.depth + MS_SKIP_MAX));
-    if (n < 0) n = 0;
-    uint32_t skip = 0;
-    while (skip < (uint32_t)n && (uintptr_t)frames[skip] >= g_self_begin && (uintptr_t)frames[skip] < g_self_end)
-        skip++;
-    uint32_t depth = (uint32_t)n - skip;
-    if (depth > g_config.depth) depth = g_config.depth;
-    return ms_stack_intern(frames + skip, depth);
+    /* The shim's own frames go, wherever they are: the hooks at the top,
+     * and our __libc_start_main wrapper near the bottom. */
+    uint32_t depth = 0;
+    for (int i = 0; i < n && depth < g_config.depth; i++) {
+        uintptr_t ip = (uintptr_t)frames[i];
+        if (ip >= g_self_begin && ip < g_self_end) continue;
+        frames[depth++] = frames[i];
+    }
+    return ms_stack_intern(frames, depth);
 }

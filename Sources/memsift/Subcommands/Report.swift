@@ -1,12 +1,23 @@
 import ArgumentParser
+import Foundation
 import MemsiftAnalysis
 import MemsiftFormat
 import MemsiftReport
+import MemsiftSymbols
+
+extension SiteGrouping: ExpressibleByArgument {}
+extension SiteMetric: ExpressibleByArgument {}
 
 extension MemsiftCommand {
   struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Summarize a trace: allocations, peak heap, leaks, temporary allocations.")
+      abstract: "Which code holds the memory: peak, leaks, allocation calls and temporaries by allocation site.",
+      discussion: """
+        Sites are named by function — file:line — module (from DWARF, with inlined frames). \
+        Separate debug files are found by build-id under /usr/lib/debug, the --debug-dir \
+        directories and $MEMSIFT_DEBUG_PATH (colon-separated), and by debuginfod when \
+        DEBUGINFOD_URLS is set.
+        """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
       case text, json
@@ -18,17 +29,64 @@ extension MemsiftCommand {
     @Option(help: "Output format: text or json.")
     var format: Format = .text
 
+    @Option(help: "Sites per section (text: 10 by default; json: all unless given).")
+    var top: Int?
+
+    @Option(help: "Rank by peak, leaked, allocated, allocations or temporary (text: only that section).")
+    var sort: SiteMetric?
+
+    @Option(name: .customLong("group-by"), help: "Group sites by stack, function, line, file or module.")
+    var groupBy: SiteGrouping = .stack
+
+    @Option(name: .customLong("debug-dir"), help: "Also look for separate debug files here (repeatable).")
+    var debugDirectories: [String] = []
+
+    @Flag(name: .customLong("no-demangle"), help: "Keep mangled C++/Swift names.")
+    var noDemangle = false
+
+    @Flag(name: .customLong("keep-allocator-frames"), help: "Show malloc, operator new and similar wrapper frames.")
+    var keepAllocatorFrames = false
+
+    @Option(name: .shortAndLong, help: "Write the report to this file instead of stdout.")
+    var output: String?
+
+    mutating func validate() throws {
+      if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+    }
+
     func run() throws {
-      let summary: TraceSummary
+      let analysis: TraceAnalysis
       do {
-        summary = try TraceSummary.read(path: trace)
+        analysis = try TraceAnalysis.read(path: trace)
       } catch {
         printError("\(trace): \(error)")
         throw ExitCode.failure
       }
+      let environment = Foundation.ProcessInfo.processInfo.environment
+      let extra = (environment["MEMSIFT_DEBUG_PATH"] ?? "").split(separator: ":").map(String.init)
+      let symbolizer = Symbolizer(debugDirectories: debugDirectories + extra, demangle: !noDemangle)
+      let builder = SiteReportBuilder(
+        analysis: analysis, symbolizer: symbolizer, grouping: groupBy, keepAllocatorFrames: keepAllocatorFrames)
+      let summary = analysis.summary
+      var text: String
       switch format {
-      case .text: print(TotalsReport.text(summary), terminator: "")
-      case .json: print(try TotalsReport.json(summary), terminator: "")
+      case .text:
+        text = TotalsReport.text(summary)
+        let metrics: [SiteMetric] = sort.map { [$0] } ?? [.peak, .leaked, .allocations, .temporary]
+        for metric in metrics {
+          text += SiteText.section(metric, rows: builder.rows(by: metric, top: top ?? 10), summary: summary)
+        }
+      case .json:
+        text = try TotalsReport.json(summary, sites: builder.rows(by: sort ?? .peak, top: top))
+      }
+      for warning in symbolizer.warnings { printError("warning: \(warning)") }
+      if let output {
+        guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
+          printError("cannot write \(output)")
+          throw ExitCode.failure
+        }
+      } else {
+        print(text, terminator: "")
       }
     }
   }

@@ -1,0 +1,97 @@
+import MemsiftAnalysis
+import MemsiftFormat
+import MemsiftSymbols
+
+/// How sites are grouped in a report.
+public enum SiteGrouping: String, CaseIterable, Sendable {
+  case stack, function, line, file, module
+}
+
+/// The figure sites are ranked by.
+public enum SiteMetric: String, CaseIterable, Sendable {
+  case peak, leaked, allocated, allocations, temporary
+
+  func value(_ s: SiteStats) -> UInt64 {
+    switch self {
+    case .peak: return s.peakBytes
+    case .leaked: return s.leakedBytes
+    case .allocated: return s.bytesAllocated
+    case .allocations: return s.allocations
+    case .temporary: return s.temporaryAllocations
+    }
+  }
+}
+
+/// One row of a report: a site (or a group of sites) with its figures and frames.
+public struct SiteRow: Sendable {
+  public var stats: SiteStats
+  /// Innermost first; for grouped views, the frames of the group's largest stack.
+  public var frames: [SymbolizedFrame]
+}
+
+/// Turns a trace's per-stack figures into ranked, symbolized rows.
+///
+/// For `--group-by stack`, only the rows that are shown are symbolized;
+/// other groupings need every stack's innermost frames.
+public struct SiteReportBuilder {
+  public let analysis: TraceAnalysis
+  public let symbolizer: Symbolizer
+  public let grouping: SiteGrouping
+  public let keepAllocatorFrames: Bool
+
+  public init(analysis: TraceAnalysis, symbolizer: Symbolizer, grouping: SiteGrouping, keepAllocatorFrames: Bool) {
+    self.analysis = analysis
+    self.symbolizer = symbolizer
+    self.grouping = grouping
+    self.keepAllocatorFrames = keepAllocatorFrames
+  }
+
+  /// The frames of a stack, symbolized against the modules loaded when it was captured.
+  public func frames(of stack: StackID) -> [SymbolizedFrame] {
+    let addresses = analysis.stacks[stack] ?? []
+    let all = addresses.flatMap { address -> [SymbolizedFrame] in
+      guard let module = analysis.module(containing: address, inStack: stack) else { return [Symbolizer.unknown(address)] }
+      return symbolizer.symbolize(address, in: ModuleImage(module.module))
+    }
+    return keepAllocatorFrames ? all : AllocatorFrames.trimmed(all)
+  }
+
+  /// Rows ranked by `metric` (largest first), `top` of them (nil: all).
+  public func rows(by metric: SiteMetric, top: Int?) -> [SiteRow] {
+    let sites = analysis.sites.filter { $0.value.allocations > 0 }
+    if grouping == .stack {
+      var ranked = sites.sorted { (metric.value($0.value), $1.key.rawValue) > (metric.value($1.value), $0.key.rawValue) }
+      if let top { ranked = Array(ranked.prefix(top)) }
+      return ranked.map { SiteRow(stats: $0.value, frames: frames(of: $0.key)) }
+    }
+    var groups: [String: (stats: SiteStats, frames: [SymbolizedFrame], weight: UInt64)] = [:]
+    for (stack, stats) in sites {
+      let frames = frames(of: stack)
+      let key = groupKey(frames.first)
+      let weight = metric.value(stats)
+      var g = groups[key] ?? (SiteStats(), frames, weight)
+      g.stats += stats
+      if weight > g.weight { (g.frames, g.weight) = (frames, weight) }
+      groups[key] = g
+    }
+    var ranked = groups.sorted { (metric.value($0.value.stats), $1.key) > (metric.value($1.value.stats), $0.key) }
+    if let top { ranked = Array(ranked.prefix(top)) }
+    return ranked.map { SiteRow(stats: $0.value.stats, frames: grouped($0.value.frames)) }
+  }
+
+  private func groupKey(_ frame: SymbolizedFrame?) -> String {
+    guard let f = frame else { return "?" }
+    let where_ = f.function ?? "\(f.module)+0x\(String(f.offset, radix: 16))"
+    switch grouping {
+    case .stack, .function: return where_
+    case .line: return f.file.map { "\($0):\(f.line ?? 0)" } ?? where_
+    case .file: return f.file ?? f.module
+    case .module: return f.module
+    }
+  }
+
+  /// A group shows the frame that names it.
+  private func grouped(_ frames: [SymbolizedFrame]) -> [SymbolizedFrame] {
+    Array(frames.prefix(1))
+  }
+}
