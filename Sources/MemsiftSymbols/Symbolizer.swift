@@ -70,7 +70,8 @@ public struct ModuleImage: Hashable, Sendable {
 /// when DEBUGINFOD_URLS is set). Each distinct address is symbolized once.
 public final class Symbolizer {
   public let demangles: Bool
-  private let debugPath: UnsafeMutablePointer<CChar>?
+  /// libdwfl keeps a `char **` to the search path: it must stay put.
+  private let debugPath: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
   private let callbacks: UnsafeMutablePointer<Dwfl_Callbacks>
   private var images: [ModuleImage: ImageSymbolizer?] = [:]
   private var cache: [CacheKey: [SymbolizedFrame]] = [:]
@@ -90,19 +91,21 @@ public final class Symbolizer {
     demangles = demangle
     // "+": also look next to the module; ".debug": its .debug subdirectory.
     let path = (["+", ".debug", "/usr/lib/debug"] + debugDirectories).joined(separator: ":")
-    debugPath = strdup(path)
+    debugPath = .allocate(capacity: 1)
+    debugPath.initialize(to: strdup(path))
     callbacks = .allocate(capacity: 1)
     callbacks.initialize(to: Dwfl_Callbacks())
     callbacks.pointee.find_elf = dwfl_build_id_find_elf
     callbacks.pointee.find_debuginfo = dwfl_standard_find_debuginfo
     callbacks.pointee.section_address = dwfl_offline_section_address
-    callbacks.pointee.debuginfo_path = UnsafeMutablePointer(mutating: withUnsafePointer(to: debugPath) { $0 })
+    callbacks.pointee.debuginfo_path = debugPath
   }
 
   deinit {
     images.values.forEach { $0?.close() }
     callbacks.deallocate()
-    free(debugPath)
+    free(debugPath.pointee)
+    debugPath.deallocate()
   }
 
   /// The frames for a return address inside `image`, innermost first.

@@ -68,3 +68,19 @@ func runWhere(flags: [String]) throws -> (exe: String, bias: UInt64, plain: UInt
   #expect(Demangler.demangle("$s4main5CacheC6insertyySSF") == "main.Cache.insert(Swift.String) -> ()")
   #expect(Demangler.demangle("plain_c_function") == "plain_c_function")
 }
+
+@Test func aLibraryWithoutDebugInfoIsNamedFromItsSymbolTable() throws {
+  // libc here has no DWARF: libdwfl searches the debug path for it (the
+  // search path must outlive the call), then falls back to the symbol table.
+  var info = Dl_info()
+  let handle = dlopen(nil, RTLD_NOW)
+  let symbol = dlsym(handle, "getpid")
+  try #require(symbol != nil && dladdr(symbol, &info) != 0)
+  let image = ModuleImage(
+    path: String(cString: info.dli_fname), base: UInt64(UInt(bitPattern: info.dli_fbase)), buildID: [], segments: [])
+  let symbolizer = Symbolizer(debugDirectories: ["/nonexistent/debug"])
+  for _ in 0..<3 {
+    let frames = symbolizer.symbolize(UInt64(UInt(bitPattern: symbol)) + 1, in: image)
+    #expect(frames.first?.function?.contains("getpid") == true, "\(frames)")
+  }
+}
