@@ -67,7 +67,11 @@ let package = Package(
       name: "MemsiftAnalysisTests",
       dependencies: ["MemsiftAnalysis", "MemsiftFormat", "_MemsiftTestSupport"]
     ),
-    .testTarget(name: "MemsiftReportTests", dependencies: ["MemsiftReport"]),
+    .testTarget(
+      name: "MemsiftReportTests",
+      dependencies: ["MemsiftReport", "MemsiftAnalysis", "MemsiftSymbols", "_MemsiftTestSupport"],
+      exclude: ["Golden"]
+    ),
     .testTarget(
       name: "MemsiftSymbolsTests",
       dependencies: ["MemsiftSymbols", "MemsiftFormat"],

@@ -29,7 +29,7 @@ public enum TotalsReport {
     if s.peakRSSBytes > 0 {
       lines.append("peak RSS               \(ByteFormat.bytes(s.peakRSSBytes)) (\(s.rssSamples) samples)")
     }
-    let calls = t.calls.sorted { $0.value > $1.value }.map { "\($0.key) \(ByteFormat.count($0.value))" }
+    let calls = t.calls.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \(ByteFormat.count($0.value))" }
     lines.append("calls                  \(calls.joined(separator: ", "))")
     lines.append("stacks \(s.stacks), threads \(s.threads), modules \(s.modules) (\(s.modulesUnloaded) unloaded)")
     if let end = s.end, end.backpressureWaits > 0 {
