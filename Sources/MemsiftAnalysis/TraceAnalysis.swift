@@ -18,8 +18,10 @@ public struct TraceAnalysis: Sendable {
 
   /// Reads the whole trace once.
   /// - Throws: `TraceError` when the file cannot be opened or is not a trace.
-  public static func read(path: String) throws -> TraceAnalysis {
+  /// - Parameter progress: called with (bytes read, file size) as reading goes.
+  public static func read(path: String, progress: ((UInt64, UInt64) -> Void)? = nil) throws -> TraceAnalysis {
     var scan = TraceScan(keepFrames: true)
+    scan.progress = progress
     let summary = try scan.run(path: path)
     return TraceAnalysis(
       summary: summary, sites: scan.replay.sites, stacks: scan.frames, stackRecords: scan.stackRecords,
@@ -101,10 +103,13 @@ struct TraceScan {
   var stackRecords: [StackID: Int] = [:]
   var modules: [TracedModule] = []
 
+  var progress: ((UInt64, UInt64) -> Void)?
+
   init(keepFrames: Bool) { self.keepFrames = keepFrames }
 
   mutating func run(path: String) throws -> TraceSummary {
     let reader = try TraceReader(path: path)
+    reader.progress = progress
     var process: ProcessInfo?
     var end: EndInfo?
     var lastExit: (ExitKind, Int32)?

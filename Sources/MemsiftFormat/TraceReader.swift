@@ -19,6 +19,9 @@ public final class TraceReader {
   /// Whether reading stopped at damaged data before the end of the file.
   public private(set) var isCorrupt = false
 
+  /// Called after each chunk with (bytes read, file size): for progress bars.
+  public var progress: ((UInt64, UInt64) -> Void)?
+
   private let fd: Int32
   private static let chunkSize = 1 << 20
 
@@ -52,6 +55,8 @@ public final class TraceReader {
     var input = [UInt8](repeating: 0, count: Self.chunkSize)
     var decompressor = header.isCompressed ? ZstdDecompressor() : nil
     var streamComplete = true
+    var st = stat()
+    let fileSize = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
     while true {
       let n = input.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
       if n < 0 {
@@ -60,6 +65,7 @@ public final class TraceReader {
       }
       if n == 0 { break }
       offset += off_t(n)
+      progress?(UInt64(offset), fileSize)
       let chunk = input.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[0..<n]) }
       var stop = false
       if var z = decompressor {

@@ -50,16 +50,29 @@ extension MemsiftCommand {
     @Option(name: .shortAndLong, help: "Write the report to this file instead of stdout.")
     var output: String?
 
+    @Option(help: "Report the process with this PID among the traces of the same run (TRACE names the run's -o file).")
+    var pid: Int32?
+
     mutating func validate() throws {
       if let top, top < 1 { throw ValidationError("--top must be at least 1") }
     }
 
     func run() throws {
-      let analysis: TraceAnalysis
+      let path: String
       do {
-        analysis = try TraceAnalysis.read(path: trace)
+        path = try pid.map { try RunTraces.trace(of: $0, near: trace) } ?? trace
       } catch {
-        printError("\(trace): \(error)")
+        printError("\(error)")
+        throw ExitCode.failure
+      }
+      let analysis: TraceAnalysis
+      let bar = ProgressBar(label: "reading \(path)")
+      do {
+        analysis = try TraceAnalysis.read(path: path, progress: bar.map { b in { b.update($0, of: $1) } })
+        bar?.finish()
+      } catch {
+        bar?.finish()
+        printError("\(path): \(error)")
         throw ExitCode.failure
       }
       let environment = Foundation.ProcessInfo.processInfo.environment
