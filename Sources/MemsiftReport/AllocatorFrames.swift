@@ -22,9 +22,11 @@ public enum AllocatorFrames {
     "alloc::alloc::", "swift_slowAlloc", "swift_allocObject",
   ]
 
-  /// Whether `frame` is an allocator's own frame.
+  /// Whether `frame` is an allocator's own frame. Judged on the demangled
+  /// name, so `--no-demangle` (which shows `_Znwm`) skips the same frames.
   public static func contains(_ frame: SymbolizedFrame) -> Bool {
-    guard let f = frame.function else { return false }
+    guard let raw = frame.function else { return false }
+    let f = Demangler.demangle(raw)
     return names.contains(f) || prefixes.contains { f.hasPrefix($0) }
   }
 

@@ -196,19 +196,22 @@ final class ImageSymbolizer {
     }
     var file: String?
     var line: Int?
-    if let source = dwfl_module_getsrc(module, pc) {
+    var bias: Dwarf_Addr = 0
+    // The compile unit holding pc. libdw 0.188 finds it through
+    // .debug_aranges only; swiftc and clang do not emit that section, so
+    // fall back to asking each unit whether it covers pc.
+    guard let cu = dwfl_module_addrdie(module, pc, &bias) ?? compileUnit(containing: pc, bias: &bias) else {
+      return [frame(symbolName, file, line, inlined: false)]
+    }
+    if let source = dwarf_getsrc_die(cu, pc &- bias) {
       var lineNumber: Int32 = 0
-      if let f = dwfl_lineinfo(source, nil, &lineNumber, nil, nil, nil) {
+      if let f = dwarf_linesrc(source, nil, nil), dwarf_lineno(source, &lineNumber) == 0 {
         file = String(cString: f)
         line = Int(lineNumber)
       }
     }
     // The chain of scopes at pc, innermost first: inlined subroutines, then
     // the subprogram they were inlined into.
-    var bias: Dwarf_Addr = 0
-    guard let cu = dwfl_module_addrdie(module, pc, &bias) else {
-      return [frame(symbolName, file, line, inlined: false)]
-    }
     var scopes: UnsafeMutablePointer<Dwarf_Die>?
     let count = dwarf_getscopes(cu, pc &- bias, &scopes)
     defer { free(scopes) }
@@ -247,6 +250,16 @@ final class ImageSymbolizer {
       if isInlined { location = Self.callSite(of: die, cu: cu) }
     }
     return frames
+  }
+
+  /// Walks the module's compile units for the one whose ranges hold `pc`.
+  private func compileUnit(containing pc: UInt64, bias: inout Dwarf_Addr) -> UnsafeMutablePointer<Dwarf_Die>? {
+    var cu: UnsafeMutablePointer<Dwarf_Die>? = nil
+    while let next = dwfl_module_nextcu(module, cu, &bias) {
+      if dwarf_haspc(next, pc &- bias) == 1 { return next }
+      cu = next
+    }
+    return nil
   }
 
   /// The linkage (mangled) name when there is one, else the plain name.

@@ -95,6 +95,13 @@ struct Victims {
   var rawfork: String { path("rawfork") }
   var containers: String { path("containers") }
   var libinitMain: String { path("libinit_main") }
+  var sites: String { path("sites") }
+  var cache: String { path("cache") }
+  var inlined: String { path("inlined") }
+  var plugins: String { path("plugins") }
+  var pluginAlpha: String { path("libmsalpha.so") }
+  var pluginBeta: String { path("libmsbeta.so") }
+  var pluginGamma: String { path("libmsgamma.so") }
 
   static let flags = ["-O1", "-g", "-fno-omit-frame-pointer"]
 
@@ -119,6 +126,13 @@ struct Victims {
         ("cc", "rawfork", [src + "/rawfork.c"]),
         ("c++", "containers", [src + "/containers.cpp"]),
         ("cc", "libmsinit.so", ["-shared", "-fPIC", src + "/libinit.c"]),
+        ("cc", "sites", [src + "/sites.c"]),
+        ("c++", "cache", [src + "/cache.cpp"]),
+        ("cc", "inlined", ["-O2", src + "/inlined.c"]),  // the later -O wins
+        ("cc", "plugins", [src + "/plugins.c", "-ldl"]),
+        ("cc", "libmsalpha.so", ["-shared", "-fPIC", src + "/plugin_alpha.c"]),
+        ("cc", "libmsbeta.so", ["-shared", "-fPIC", src + "/plugin_beta.c"]),
+        ("cc", "libmsgamma.so", ["-shared", "-fPIC", src + "/plugin_gamma.c"]),
       ],
       [
         ("cc", "libinit_main", [src + "/libinit_main.c", "-L" + dir, "-lmsinit", "-Wl,-rpath," + dir])
@@ -409,7 +423,54 @@ struct Report: Decodable {
 
   struct Module: Decodable {
     var path: String
+    var base: UInt64
+    var buildID: String
     var unloaded: Bool
+
+    enum CodingKeys: String, CodingKey {
+      case path, base, unloaded
+      case buildID = "build_id"
+    }
+  }
+
+  /// One frame of a site, innermost first; absent fields are unknown.
+  struct Frame: Decodable, CustomStringConvertible {
+    var function: String?
+    var file: String?
+    var line: Int?
+    var module: String
+    var address: UInt64
+    var inlined: Bool
+
+    var description: String {
+      "\(function ?? "?") \(file ?? "?"):\(line.map(String.init) ?? "?") \(module)\(inlined ? " (inlined)" : "")"
+    }
+  }
+
+  /// A row of `sites`: one stack, or one group with `--group-by`.
+  struct Site: Decodable, CustomStringConvertible {
+    var allocations: UInt64
+    var bytesAllocated: UInt64
+    var peakBytes: UInt64
+    var leakedBytes: UInt64
+    var leakedAllocations: UInt64
+    var temporaryAllocations: UInt64
+    var frames: [Frame]
+
+    enum CodingKeys: String, CodingKey {
+      case allocations, frames
+      case bytesAllocated = "bytes_allocated"
+      case peakBytes = "peak_bytes"
+      case leakedBytes = "leaked_bytes"
+      case leakedAllocations = "leaked_allocations"
+      case temporaryAllocations = "temporary_allocations"
+    }
+
+    var description: String {
+      "allocations \(allocations), bytes \(bytesAllocated), peak \(peakBytes), leaked \(leakedBytes) in "
+        + "\(leakedAllocations), temporary \(temporaryAllocations)\n    "
+        + frames.map(\.description).joined(separator: "\n    ")
+    }
   }
 
   var schema: String
@@ -422,9 +483,10 @@ struct Report: Decodable {
   var threads: Int
   var loadedModules: [Module]
   var warnings: [String]
+  var sites: [Site]?
 
   enum CodingKeys: String, CodingKey {
-    case schema, trace, process, ended, complete, events, totals, threads, warnings
+    case schema, trace, process, ended, complete, events, totals, threads, warnings, sites
     case loadedModules = "loaded_modules"
   }
 

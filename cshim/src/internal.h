@@ -145,6 +145,9 @@ void ms_stack_after_fork(void);
 void ms_objects_scan(void);
 /* Re-announces every known module (a fork child's new trace). */
 void ms_objects_reemit(void);
+/* Bumped on every dlclose that unloads a module: part of each stack's key,
+ * so equal return addresses in a different library make a different stack. */
+extern uint32_t g_module_epoch;
 /* Whether some known module covers `addr`. */
 int ms_objects_cover(uintptr_t addr);
 void ms_objects_after_fork(void);

@@ -32,6 +32,7 @@ typedef struct ms_module_s {
 static ms_module_t g_modules[MS_MAX_MODULES];
 static uint32_t g_module_count;
 static int g_scan_busy;
+uint32_t g_module_epoch;
 
 static char g_exe_path[4096];
 
@@ -139,8 +140,12 @@ void ms_objects_scan(void) {
     for (uint32_t i = 0; i < g_module_count; i++) {
         if (g_modules[i].seen)
             g_modules[kept++] = g_modules[i];
-        else
+        else {
             ms_emit_unload(g_modules[i].base);
+            /* The addresses of the unloaded module may come back with other
+             * code behind them: stacks interned from now on get new ids. */
+            ms_fetch_add_relaxed(&g_module_epoch, 1);
+        }
     }
     g_module_count = kept;
     ms_store_release(&g_scan_busy, 0);

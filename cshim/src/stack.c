@@ -88,7 +88,8 @@ static void ms_check_modules(void *const *frames, uint32_t depth) {
 static uint32_t ms_stack_intern(void *const *frames, uint32_t depth) {
     /* Two independent multiplicative lanes per frame (cheap: this runs on
      * every allocation), each finished with a full avalanche. */
-    uint64_t h1 = 0x9e3779b97f4a7c15ULL ^ depth, h2 = 0x6a09e667f3bcc909ULL + depth;
+    uint64_t epoch = ms_load_relaxed(&g_module_epoch);
+    uint64_t h1 = 0x9e3779b97f4a7c15ULL ^ depth ^ (epoch << 32), h2 = 0x6a09e667f3bcc909ULL + depth + epoch;
     for (uint32_t i = 0; i < depth; i++) {
         uint64_t f = (uint64_t)(uintptr_t)frames[i];
         h1 = (h1 ^ f) * 0x9e3779b97f4a7c15ULL;
