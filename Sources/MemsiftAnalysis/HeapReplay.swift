@@ -316,7 +316,7 @@ public struct HeapTotals: Codable, Equatable, Sendable {
   enum CodingKeys: String, CodingKey {
     case allocations, frees
     case bytesAllocated = "bytes_allocated"
-    case peakBytes = "peak_bytes"
+    case peakBytes = "peak_heap_bytes"
     case peakTimeNs = "peak_time_ns"
     case leakedBytes = "leaked_bytes"
     case leakedAllocations = "leaked_allocations"

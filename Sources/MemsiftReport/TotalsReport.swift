@@ -42,11 +42,13 @@ public enum TotalsReport {
   }
 
   /// The JSON report, schema `memsift.report/1` (README), with `sites` when given.
-  public static func json(_ s: TraceSummary, sites: [SiteRow]? = nil) throws -> String {
+  /// `symbolWarnings`: what the symbolizer could not resolve, added to `warnings`.
+  public static func json(_ s: TraceSummary, sites: [SiteRow]? = nil, symbolWarnings: [String] = []) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     var document = Document(s)
     document.sites = sites?.map(Document.Site.init)
+    document.warnings += symbolWarnings
     let data = try encoder.encode(document)
     return String(decoding: data, as: UTF8.self) + "\n"
   }
@@ -56,7 +58,8 @@ public enum TotalsReport {
       var pid: Int32
       var ppid: Int32
       var executable: String
-      var arguments: [String]
+      var command: [String]
+      var exit: Ended
       var start_wall_ns: UInt64
       var max_depth: UInt32
     }
@@ -75,6 +78,17 @@ public enum TotalsReport {
       var build_id: String
       var unloaded: Bool
     }
+    /// The replay's totals plus the trace's duration, in one object.
+    struct Totals: Encodable {
+      var heap: HeapTotals
+      var duration_ns: UInt64
+      enum Key: String, CodingKey { case duration_ns }
+      func encode(to encoder: Encoder) throws {
+        try heap.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(duration_ns, forKey: .duration_ns)
+      }
+    }
     struct Backpressure: Encodable {
       var waits: UInt64
       var ns: UInt64
@@ -82,11 +96,9 @@ public enum TotalsReport {
     var schema = "memsift.report/1"
     var trace: String
     var process: Process?
-    var ended: Ended
     var complete: Bool
-    var duration_ns: UInt64
     var events: UInt64
-    var totals: HeapTotals
+    var totals: Totals
     var stacks: Int
     var threads: Int
     var modules: Int
@@ -121,15 +133,15 @@ public enum TotalsReport {
 
     init(_ s: TraceSummary) {
       trace = s.path
+      let ended = Ended(how: s.endKind.name, status: s.endStatus, description: s.endKind.describe(status: s.endStatus))
       process = s.process.map {
-        Process(pid: $0.pid, ppid: $0.ppid, executable: $0.executable, arguments: $0.arguments, start_wall_ns: $0.startWallNs,
-          max_depth: $0.maxDepth)
+        Process(
+          pid: $0.pid, ppid: $0.ppid, executable: $0.executable, command: $0.arguments, exit: ended,
+          start_wall_ns: $0.startWallNs, max_depth: $0.maxDepth)
       }
-      ended = Ended(how: s.endKind.name, status: s.endStatus, description: s.endKind.describe(status: s.endStatus))
       complete = s.isComplete
-      duration_ns = s.durationNs
       events = s.events
-      totals = s.totals
+      totals = Totals(heap: s.totals, duration_ns: s.durationNs)
       stacks = s.stacks
       threads = s.threads
       modules = s.modules

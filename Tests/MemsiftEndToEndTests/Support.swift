@@ -373,11 +373,13 @@ struct Report: Decodable {
     var ppid: Int32
     var executable: String
     var arguments: [String]
+    var exit: Ended
     var startWallNs: UInt64
     var maxDepth: UInt32
 
     enum CodingKeys: String, CodingKey {
-      case pid, ppid, executable, arguments
+      case pid, ppid, executable, exit
+      case arguments = "command"
       case startWallNs = "start_wall_ns"
       case maxDepth = "max_depth"
     }
@@ -410,7 +412,7 @@ struct Report: Decodable {
     enum CodingKeys: String, CodingKey {
       case allocations, frees, calls
       case bytesAllocated = "bytes_allocated"
-      case peakBytes = "peak_bytes"
+      case peakBytes = "peak_heap_bytes"
       case leakedBytes = "leaked_bytes"
       case leakedAllocations = "leaked_allocations"
       case temporaryAllocations = "temporary_allocations"
@@ -476,7 +478,6 @@ struct Report: Decodable {
   var schema: String
   var trace: String
   var process: Process?
-  var ended: Ended
   var complete: Bool
   var events: UInt64
   var totals: Totals
@@ -486,11 +487,13 @@ struct Report: Decodable {
   var sites: [Site]?
 
   enum CodingKeys: String, CodingKey {
-    case schema, trace, process, ended, complete, events, totals, threads, warnings, sites
+    case schema, trace, process, complete, events, totals, threads, warnings, sites
     case loadedModules = "loaded_modules"
   }
 
   var arguments: [String] { process?.arguments ?? [] }
+  /// How the process ended: `process.exit`.
+  var ended: Ended { process?.exit ?? Ended("unknown", 0) }
 }
 
 /// The JSON line a victim prints about itself.

@@ -90,7 +90,8 @@ extension MemsiftCommand {
           text += SiteText.section(metric, rows: builder.rows(by: metric, top: top ?? 10), summary: summary)
         }
       case .json:
-        text = try TotalsReport.json(summary, sites: builder.rows(by: sort ?? .peak, top: top))
+        let rows = builder.rows(by: sort ?? .peak, top: top)
+        text = try TotalsReport.json(summary, sites: rows, symbolWarnings: symbolizer.warnings)
       }
       for warning in symbolizer.warnings { printError("warning: \(warning)") }
       if let output {
