@@ -75,8 +75,18 @@ public final class Symbolizer {
   private let callbacks: UnsafeMutablePointer<Dwfl_Callbacks>
   private var images: [ModuleImage: ImageSymbolizer?] = [:]
   private var cache: [CacheKey: [SymbolizedFrame]] = [:]
-  /// One line per module that could not be used (missing, or not the file the trace saw).
-  public private(set) var warnings: [String] = []
+  /// Modules that could not be used (missing, or not the file the trace
+  /// saw), one line each, then one line naming the modules without debug info.
+  public var warnings: [String] {
+    let bare = withoutDebugInfo.sorted()
+    guard !bare.isEmpty else { return unusable }
+    return unusable + [
+      "no debug info for \(bare.joined(separator: ", ")): frames there have no file:line "
+        + "(install their debug files, or pass --debug-dir)"
+    ]
+  }
+  private var unusable: [String] = []
+  private var withoutDebugInfo: Set<String> = []
 
   private struct CacheKey: Hashable {
     var image: ModuleImage
@@ -129,8 +139,10 @@ public final class Symbolizer {
     var made: ImageSymbolizer?
     if image.path.hasPrefix("/") {
       switch ImageSymbolizer.open(image, callbacks: callbacks) {
-      case .success(let s): made = s
-      case .failure(let reason): warnings.append("\(image.path): \(reason); its frames show module+offset")
+      case .success(let s):
+        made = s
+        if !s.hasDebugInfo { withoutDebugInfo.insert(String(image.path.split(separator: "/").last ?? "")) }
+      case .failure(let reason): unusable.append("\(image.path): \(reason); its frames show module+offset")
       }
     }
     images[image] = made
@@ -179,6 +191,12 @@ final class ImageSymbolizer {
   }
 
   func close() { dwfl_end(dwfl) }
+
+  /// Whether libdwfl found DWARF for the module (in it or in a separate file).
+  private(set) lazy var hasDebugInfo: Bool = {
+    var bias: Dwarf_Addr = 0
+    return dwfl_module_getdwarf(module, &bias) != nil
+  }()
 
   func frames(at address: UInt64, demangle: Bool) -> [SymbolizedFrame] {
     // A return address: the call is the instruction before it.

@@ -277,11 +277,15 @@ import Testing
       #expect(result.stderr.isEmpty, "\(result.stderr)")
     }
 
-    // Without: the names from .symtab, no file or line.
-    let (report, _) = try siteReport(run.first, ["--sort", "leaked"], in: dir)
+    // Without: the names from .symtab, no file or line, and one warning
+    // naming the module without debug info.
+    let (report, result) = try siteReport(run.first, ["--sort", "leaked"], in: dir)
     let top = try #require(report.sites?.first)
     #expect(top.frames.prefix(2).map(\.function) == ["leak_blocks", "main"], "\(top)")
     #expect(top.frames.filter { $0.module == binary }.allSatisfy { $0.file == nil && $0.line == nil }, "\(top)")
+    let warnings = result.stderr.split(separator: "\n").filter { $0.contains("no debug info") }
+    #expect(warnings.count == 1, "\(result.stderr)")
+    #expect(warnings.first?.contains((binary as NSString).lastPathComponent) == true, "\(result.stderr)")
   }
 
   @Test func moduleRebuiltAfterTheTraceGivesUnnamedFramesAndOneBuildIDWarning() throws {
