@@ -67,6 +67,8 @@ func runWhere(flags: [String]) throws -> (exe: String, bias: UInt64, plain: UInt
     == "Cache::insert(std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> > const&)")
   #expect(Demangler.demangle("$s4main5CacheC6insertyySSF") == "main.Cache.insert(Swift.String) -> ()")
   #expect(Demangler.demangle("plain_c_function") == "plain_c_function")
+  // Legacy Rust: Itanium-mangled, with a hash the reader does not need.
+  #expect(Demangler.demangle("_ZN4core3fmt5write17h0123456789abcdefE") == "core::fmt::write")
 }
 
 @Test func aLibraryWithoutDebugInfoIsNamedFromItsSymbolTable() throws {
