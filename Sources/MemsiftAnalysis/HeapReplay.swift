@@ -45,7 +45,8 @@ public struct HeapReplay {
   public private(set) var totals = HeapTotals()
   /// Blocks allocated and not yet freed, by address.
   public private(set) var live: [UInt64: LiveBlock] = [:]
-  private var liveBytes: UInt64 = 0
+  /// Bytes requested and not yet freed, now.
+  public private(set) var liveBytes: UInt64 = 0
   private var lastAllocation: UInt64?
   /// Reallocs between their two records, by thread: the old block is on
   /// its way out and no longer counted live.

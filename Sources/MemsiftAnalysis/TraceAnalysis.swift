@@ -117,6 +117,8 @@ struct TraceScan {
     var threads = Set<UInt32>()
     var unloaded = 0, rssSamples = 0
     var peakRSS: UInt64 = 0
+    var lastRSS: UInt64?
+    var snapshots: [SnapshotPoint] = []
     var lastTime = reader.header.startMonoNs
     var index = 0
     try reader.forEachRecord { record in
@@ -144,7 +146,14 @@ struct TraceScan {
           modules[i].unloadRecord = index
           modules[i].unloadTimeNs = t
         }
+      case .snapshot(let t, let label, let external):
+        lastTime = max(lastTime, t)
+        snapshots.append(
+          SnapshotPoint(
+            label: label, timeNs: t, liveBytes: replay.liveBytes, liveAllocations: UInt64(replay.live.count),
+            rssBytes: lastRSS, external: external, recordIndex: index))
       case .rss(let t, let bytes):
+        lastRSS = bytes
         rssSamples += 1
         peakRSS = max(peakRSS, bytes)
         lastTime = max(lastTime, t)
@@ -178,6 +187,6 @@ struct TraceScan {
       isComplete: end != nil, durationNs: lastTime - reader.header.startMonoNs, events: events,
       stacks: stackRecords.count, threads: threads.count, modules: loaded.count, modulesUnloaded: unloaded,
       loadedModules: loaded,
-      rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, warnings: warnings)
+      rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, snapshots: snapshots, warnings: warnings)
   }
 }

@@ -22,6 +22,8 @@ public struct TraceSummary: Sendable {
   public var rssSamples: Int
   public var peakRSSBytes: UInt64
   public var end: EndInfo?
+  /// Every labelled moment, in trace order.
+  public var snapshots: [SnapshotPoint] = []
   public var warnings: [String]
 
   /// Time since the process started. Event times come from a coarse clock
@@ -51,4 +53,19 @@ public struct LoadedModule: Sendable, Equatable {
     let digits = Array("0123456789abcdef")
     return String(buildID.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
   }
+}
+
+/// A labelled moment of a trace and the heap at it.
+public struct SnapshotPoint: Sendable, Equatable {
+  public var label: String
+  public var timeNs: UInt64
+  /// Bytes requested and not yet freed by every event before the label.
+  public var liveBytes: UInt64
+  public var liveAllocations: UInt64
+  /// The last RSS sample before the label, if any.
+  public var rssBytes: UInt64?
+  /// Placed by `memsift snapshot` from outside rather than by the program.
+  public var external: Bool
+  /// Its position among the trace's records.
+  public var recordIndex: Int
 }

@@ -66,7 +66,7 @@ public final class RunDirectory {
     }
   }
 
-  static func entries(of path: String) -> [String] {
+  public static func entries(of path: String) -> [String] {
     guard let dir = opendir(path) else { return [] }
     defer { closedir(dir) }
     var names: [String] = []

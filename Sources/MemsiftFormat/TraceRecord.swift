@@ -100,6 +100,8 @@ public enum TraceRecord: Sendable, Equatable {
   case rss(timeNs: UInt64, bytes: UInt64)
   case exit(timeNs: UInt64, kind: ExitKind, status: Int32)
   case end(EndInfo)
+  /// A named moment: `external` when `memsift snapshot` placed it from outside.
+  case snapshot(timeNs: UInt64, label: String, external: Bool)
   /// A record type this reader does not know (a newer writer); skipped.
   case unknown(type: UInt8)
 }
@@ -202,6 +204,10 @@ extension TraceRecord {
         ProcessInfo(
           pid: r.pid, ppid: r.ppid, startWallNs: r.start_wall_ns, startMonoNs: r.start_mono_ns,
           pageSize: r.page_size, maxDepth: r.max_depth, executable: exe, arguments: args))
+    case MS_REC_SNAPSHOT.rawValue:
+      let r = try need(ms_snapshot_record_t.self)
+      let label = try string(at: MemoryLayout<ms_snapshot_record_t>.size, count: Int(r.label_len))
+      return .snapshot(timeNs: r.time_ns, label: label, external: r.source == MS_SNAPSHOT_EXTERNAL.rawValue)
     case MS_REC_EXIT.rawValue:
       let r = try need(ms_exit_record_t.self)
       return .exit(timeNs: r.time_ns, kind: ExitKind(rawValue: r.kind) ?? .unknown, status: r.status)

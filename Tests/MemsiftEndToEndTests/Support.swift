@@ -93,6 +93,7 @@ struct Victims {
   var vfork: String { path("vfork") }
   var busy: String { path("busy") }
   var rawfork: String { path("rawfork") }
+  var snapshots: String { path("snapshots") }
   var containers: String { path("containers") }
   var libinitMain: String { path("libinit_main") }
   var sites: String { path("sites") }
@@ -124,6 +125,7 @@ struct Victims {
         ("cc", "vfork", [src + "/vfork.c"]),
         ("cc", "busy", [src + "/busy.c"]),
         ("cc", "rawfork", [src + "/rawfork.c"]),
+        ("cc", "snapshots", [src + "/snapshots.c", "-ldl"]),
         ("c++", "containers", [src + "/containers.cpp"]),
         ("cc", "libmsinit.so", ["-shared", "-fPIC", src + "/libinit.c"]),
         ("cc", "sites", [src + "/sites.c"]),

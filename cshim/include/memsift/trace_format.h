@@ -81,6 +81,7 @@ enum ms_record_type {
     MS_REC_EXIT = 10,         /* ms_exit_record_t: what the process itself saw */
     MS_REC_END = 11,          /* ms_end_record_t: the writer's last word */
     MS_REC_REALLOC_DONE = 12, /* ms_realloc_done_record_t, after the real call */
+    MS_REC_SNAPSHOT = 13,     /* ms_snapshot_record_t + label */
 };
 
 /* Which interposed function made an ALLOC/REALLOC record (header aux byte). */
@@ -260,6 +261,25 @@ typedef struct ms_end_record_s {
     uint64_t stack_table_full;   /* events recorded with MS_STACK_UNKNOWN because the table was full */
 } ms_end_record_t;
 
+/* Who placed a snapshot label (ms_snapshot_record_t.source). */
+enum ms_snapshot_source {
+    MS_SNAPSHOT_PROGRAM = 1,  /* the program called memsift_snapshot() */
+    MS_SNAPSHOT_EXTERNAL = 2, /* `memsift snapshot PID LABEL` wrote it into the ring */
+};
+
+/* MS_REC_SNAPSHOT: a named moment. Its place in the record order is the
+ * moment: the live heap at a label is every event before it. Followed by
+ * label_len bytes of label (not NUL-terminated). */
+typedef struct ms_snapshot_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint32_t label_len;
+    uint32_t source; /* ms_snapshot_source */
+} ms_snapshot_record_t;
+
+/* Longest label kept; longer ones are cut. */
+#define MS_SNAPSHOT_LABEL_MAX 256u
+
 #define MS_ALIGN8(n) (((n) + 7u) & ~(uint32_t)7u)
 
 _Static_assert(sizeof(ms_file_header_t) == 56, "file header layout");
@@ -277,5 +297,6 @@ _Static_assert(sizeof(ms_realloc_done_record_t) == 40, "realloc done record layo
 _Static_assert(sizeof(ms_rss_record_t) == 24, "rss record layout");
 _Static_assert(sizeof(ms_exit_record_t) == 24, "exit record layout");
 _Static_assert(sizeof(ms_end_record_t) == 56, "end record layout");
+_Static_assert(sizeof(ms_snapshot_record_t) == 24, "snapshot record layout");
 
 #endif
