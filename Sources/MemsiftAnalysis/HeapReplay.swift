@@ -36,10 +36,13 @@ public struct HeapReplay {
     var liveCount: UInt64 = 0
     /// The site's live bytes at the peak numbered `syncedEpoch`.
     var liveAtPeak: UInt64 = 0
+    /// The site's live blocks at the same peak.
+    var countAtPeak: UInt64 = 0
     var syncedEpoch: UInt64
 
     /// Live bytes at the latest peak, `epoch` being its number.
     func bytesAtPeak(_ epoch: UInt64) -> UInt64 { syncedEpoch < epoch ? liveBytes : liveAtPeak }
+    func countAtPeak(_ epoch: UInt64) -> UInt64 { syncedEpoch < epoch ? liveCount : countAtPeak }
   }
 
   public private(set) var totals = HeapTotals()
@@ -126,6 +129,7 @@ public struct HeapReplay {
   private mutating func sync(_ i: Int) {
     if siteStates[i].syncedEpoch < peakEpoch {
       siteStates[i].liveAtPeak = siteStates[i].liveBytes
+      siteStates[i].countAtPeak = siteStates[i].liveCount
       siteStates[i].syncedEpoch = peakEpoch
     }
   }
@@ -228,6 +232,22 @@ public struct HeapReplay {
   /// `finishInFlight` first at the end of a trace): `peakBytes` is the
   /// site's share of `totals.peakBytes`, the leak figures are its current
   /// live set. The sums over sites equal the totals.
+  /// What each site holds now (sites holding nothing are left out).
+  public var liveBySite: [StackID: SiteLive] {
+    var out: [StackID: SiteLive] = [:]
+    for s in siteStates where s.liveCount > 0 { out[s.stack] = SiteLive(bytes: s.liveBytes, count: s.liveCount) }
+    return out
+  }
+
+  /// What each site held when the whole heap was at its peak.
+  public var liveBySiteAtPeak: [StackID: SiteLive] {
+    var out: [StackID: SiteLive] = [:]
+    for s in siteStates where s.countAtPeak(peakEpoch) > 0 {
+      out[s.stack] = SiteLive(bytes: s.bytesAtPeak(peakEpoch), count: s.countAtPeak(peakEpoch))
+    }
+    return out
+  }
+
   public var sites: [StackID: SiteStats] {
     var out: [StackID: SiteStats] = [:]
     out.reserveCapacity(siteStates.count)
@@ -325,5 +345,16 @@ public struct HeapTotals: Codable, Equatable, Sendable {
     case calls
     case unmatchedFrees = "unmatched_frees"
     case reusedWithoutFree = "reused_without_free"
+  }
+}
+
+/// What a site holds at one moment.
+public struct SiteLive: Equatable, Sendable {
+  public var bytes: UInt64
+  public var count: UInt64
+
+  public init(bytes: UInt64, count: UInt64) {
+    self.bytes = bytes
+    self.count = count
   }
 }

@@ -18,14 +18,23 @@ public struct TraceAnalysis: Sendable {
 
   /// Reads the whole trace once.
   /// - Throws: `TraceError` when the file cannot be opened or is not a trace.
-  /// - Parameter progress: called with (bytes read, file size) as reading goes.
-  public static func read(path: String, progress: ((UInt64, UInt64) -> Void)? = nil) throws -> TraceAnalysis {
+  /// What every site held at each of `points` (read in the same pass).
+  public var captures: [PointCapture] = []
+
+  /// - Parameters:
+  ///   - points: moments at which to capture what every site holds.
+  ///   - progress: called with (bytes read, file size) as reading goes.
+  /// - Throws: `TraceError`, or `TracePointError` for a point the trace does not have.
+  public static func read(
+    path: String, points: [TracePoint] = [], progress: ((UInt64, UInt64) -> Void)? = nil
+  ) throws -> TraceAnalysis {
     var scan = TraceScan(keepFrames: true)
     scan.progress = progress
+    scan.wanted = points
     let summary = try scan.run(path: path)
     return TraceAnalysis(
       summary: summary, sites: scan.replay.sites, stacks: scan.frames, stackRecords: scan.stackRecords,
-      modules: scan.modules)
+      modules: scan.modules, captures: try scan.captures(for: points, summary: summary))
   }
 
   /// The modules loaded at record `index` (loaded before it, not unloaded before it).
@@ -104,8 +113,37 @@ struct TraceScan {
   var modules: [TracedModule] = []
 
   var progress: ((UInt64, UInt64) -> Void)?
+  /// Points to capture while reading, and what was captured.
+  var wanted: [TracePoint] = []
+  var captured: [TracePoint: PointCapture] = [:]
 
   init(keepFrames: Bool) { self.keepFrames = keepFrames }
+
+  private func seconds(_ ns: UInt64) -> String {
+    let ms = ns / 1_000_000
+    let frac = String(ms % 1000)
+    return "\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+  }
+
+  /// The captures of `points`, in order.
+  /// - Throws: `TracePointError` naming a label the trace lacks or a time past its end.
+  func captures(for points: [TracePoint], summary: TraceSummary) throws -> [PointCapture] {
+    try points.map { point in
+      if let c = captured[point] { return c }
+      switch point {
+      case .label(let l):
+        let labels = summary.snapshots.map(\.label)
+        throw TracePointError(
+          message: "\(summary.path) has no label \"\(l)\""
+            + (labels.isEmpty ? " (it has no labels)" : " (labels: \(labels.joined(separator: ", ")))"))
+      case .seconds(let s):
+        throw TracePointError(
+          message: "\(summary.path) lasts \(seconds(summary.durationNs)): @\(s)s is past its end")
+      default:
+        throw TracePointError(message: "\(summary.path): no \(point)")
+      }
+    }
+  }
 
   mutating func run(path: String) throws -> TraceSummary {
     let reader = try TraceReader(path: path)
@@ -121,8 +159,21 @@ struct TraceScan {
     var snapshots: [SnapshotPoint] = []
     var lastTime = reader.header.startMonoNs
     var index = 0
+    let start = reader.header.startMonoNs
+    var pendingTimes = wanted.compactMap { p -> (TracePoint, UInt64)? in
+      if case .seconds(let s) = p { return (p, start + UInt64(s * 1e9)) }
+      return nil
+    }.sorted { $0.1 < $1.1 }
+    if wanted.contains(.start) { captured[.start] = PointCapture(point: .start, live: [:], elapsedNs: 0) }
     try reader.forEachRecord { record in
       defer { index += 1 }
+      // A time point is the state just before the first record after it.
+      if let t = record.timeNs {
+        while let (point, threshold) = pendingTimes.first, t > threshold {
+          captured[point] = PointCapture(point: point, live: replay.liveBySite, elapsedNs: threshold - start)
+          pendingTimes.removeFirst()
+        }
+      }
       switch record {
       case .alloc(let t, _, _, _, _, _), .realloc(let t, _, _, _, _, _), .free(let t, _):
         events += 1
@@ -148,6 +199,10 @@ struct TraceScan {
         }
       case .snapshot(let t, let label, let external):
         lastTime = max(lastTime, t)
+        if wanted.contains(.label(label)) && captured[.label(label)] == nil {
+          captured[.label(label)] = PointCapture(
+            point: .label(label), live: replay.liveBySite, elapsedNs: t > start ? t - start : 0)
+        }
         snapshots.append(
           SnapshotPoint(
             label: label, timeNs: t, liveBytes: replay.liveBytes, liveAllocations: UInt64(replay.live.count),
@@ -167,6 +222,13 @@ struct TraceScan {
       }
     }
     replay.finishInFlight()
+    if wanted.contains(.end) {
+      captured[.end] = PointCapture(point: .end, live: replay.liveBySite, elapsedNs: lastTime - start)
+    }
+    if wanted.contains(.peak) {
+      let t = replay.totals.peakTimeNs
+      captured[.peak] = PointCapture(point: .peak, live: replay.liveBySiteAtPeak, elapsedNs: t > start ? t - start : 0)
+    }
     var warnings = reader.warnings
     if process == nil { warnings.append("the trace has no PROCESS record") }
     if end == nil && !reader.isTruncated && !reader.isCorrupt && lastExit?.0 != .exec {

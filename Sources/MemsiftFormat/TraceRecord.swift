@@ -223,6 +223,18 @@ extension TraceRecord {
     }
   }
 
+  /// The record's time, for the records that carry one.
+  public var timeNs: UInt64? {
+    switch self {
+    case .alloc(let t, _, _, _, _, _), .free(let t, _), .realloc(let t, _, _, _, _, _), .reallocDone(let t, _, _, _),
+      .rss(let t, _), .exit(let t, _, _), .snapshot(let t, _, _), .thread(let t, _, _), .moduleUnload(let t, _):
+      return t
+    case .moduleLoad(let m): return m.timeNs
+    case .end(let e): return e.timeNs
+    case .process, .stack, .unknown: return nil
+    }
+  }
+
   /// Encodes an END record (written by the collector).
   public static func encodeEnd(_ end: EndInfo) -> [UInt8] {
     var r = ms_end_record_t()

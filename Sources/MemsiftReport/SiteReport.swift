@@ -79,6 +79,18 @@ public struct SiteReportBuilder {
     return ranked.map { SiteRow(stats: $0.value.stats, frames: grouped($0.value.frames)) }
   }
 
+  /// The identity of a site that survives ASLR and rebuilds: for `stack`,
+  /// every frame's function, file, line and module name (module+offset when
+  /// unnamed); for the other groupings, the innermost frame's key.
+  public func matchKey(_ frames: [SymbolizedFrame]) -> String {
+    guard grouping == .stack else { return groupKey(frames.first) }
+    return frames.map { f in
+      let module = f.module.split(separator: "/").last.map(String.init) ?? f.module
+      guard let function = f.function else { return "\(module)+0x\(String(f.offset, radix: 16))" }
+      return "\(function)|\(f.file ?? "")|\(f.line ?? 0)|\(module)"
+    }.joined(separator: "\n")
+  }
+
   private func groupKey(_ frame: SymbolizedFrame?) -> String {
     guard let f = frame else { return "?" }
     let where_ = f.function ?? "\(f.module)+0x\(String(f.offset, radix: 16))"

@@ -1,6 +1,7 @@
 import Foundation
 import MemsiftAnalysis
 import MemsiftFormat
+import MemsiftSymbols
 
 /// Renders a trace's totals as text for people or JSON for scripts.
 public enum TotalsReport {
@@ -116,6 +117,10 @@ public enum TotalsReport {
       var module: String
       var address: UInt64
       var inlined: Bool
+
+      init(_ f: SymbolizedFrame) {
+        (function, file, line, module, address, inlined) = (f.function, f.file, f.line, f.module, f.address, f.inlined)
+      }
     }
     struct Site: Encodable {
       var allocations, bytes_allocated, peak_bytes, leaked_bytes, leaked_allocations, temporary_allocations: UInt64
@@ -125,9 +130,7 @@ public enum TotalsReport {
         (allocations, bytes_allocated, peak_bytes) = (st.allocations, st.bytesAllocated, st.peakBytes)
         (leaked_bytes, leaked_allocations, temporary_allocations) =
           (st.leakedBytes, st.leakedAllocations, st.temporaryAllocations)
-        frames = row.frames.map {
-          Frame(function: $0.function, file: $0.file, line: $0.line, module: $0.module, address: $0.address, inlined: $0.inlined)
-        }
+        frames = row.frames.map(Frame.init)
       }
     }
 

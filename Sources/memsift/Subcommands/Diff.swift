@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import MemsiftAnalysis
+import MemsiftFormat
+import MemsiftReport
+import MemsiftSymbols
+
+extension MemsiftCommand {
+  struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "What grew and what shrank between two moments, of one run or of two runs.",
+      discussion: """
+        OLD and NEW are each TRACE (its end), TRACE@label, TRACE@12.5s (seconds since start), \
+        TRACE@peak, TRACE@start or TRACE@end. Two points of one trace are read in one pass. \
+        Sites are matched by their symbolized frames (function, file, line, module name), \
+        never by address, so two runs or two builds compare.
+        """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+      case text, json
+    }
+
+    @Argument(help: "The earlier point.")
+    var old: String
+
+    @Argument(help: "The later point.")
+    var new: String
+
+    @Option(help: "Sites shown (text: 10 by default; json: all unless given).")
+    var top: Int?
+
+    @Option(name: .customLong("group-by"), help: "Group sites by stack, function, line, file or module.")
+    var groupBy: SiteGrouping = .stack
+
+    @Option(help: "Output format: text or json.")
+    var format: Format = .text
+
+    @Option(name: .customLong("debug-dir"), help: "Also look for separate debug files here (repeatable).")
+    var debugDirectories: [String] = []
+
+    @Flag(name: .customLong("keep-allocator-frames"), help: "Show malloc, operator new and similar wrapper frames.")
+    var keepAllocatorFrames = false
+
+    mutating func validate() throws {
+      if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+    }
+
+    func run() throws {
+      do {
+        let exists = { (path: String) in FileManager.default.fileExists(atPath: path) }
+        let (oldPath, oldPoint) = try TracePoint.parse(old, fileExists: exists)
+        let (newPath, newPoint) = try TracePoint.parse(new, fileExists: exists)
+        let environment = Foundation.ProcessInfo.processInfo.environment
+        let extra = (environment["MEMSIFT_DEBUG_PATH"] ?? "").split(separator: ":").map(String.init)
+        let symbolizer = Symbolizer(debugDirectories: debugDirectories + extra)
+        func side(_ analysis: TraceAnalysis, _ capture: PointCapture) -> DiffSide {
+          DiffSide(
+            builder: SiteReportBuilder(
+              analysis: analysis, symbolizer: symbolizer, grouping: groupBy, keepAllocatorFrames: keepAllocatorFrames),
+            capture: capture)
+        }
+        let oldSide: DiffSide
+        let newSide: DiffSide
+        if oldPath == newPath {
+          // One pass over the trace captures both points.
+          let analysis = try TraceAnalysis.read(path: oldPath, points: [oldPoint, newPoint])
+          oldSide = side(analysis, analysis.captures[0])
+          newSide = side(analysis, analysis.captures[1])
+        } else {
+          let a = try TraceAnalysis.read(path: oldPath, points: [oldPoint])
+          let b = try TraceAnalysis.read(path: newPath, points: [newPoint])
+          oldSide = side(a, a.captures[0])
+          newSide = side(b, b.captures[0])
+        }
+        let rows = DiffReport.rows(old: oldSide, new: newSide, top: top ?? (format == .text ? 10 : nil))
+        switch format {
+        case .text:
+          print(
+            DiffReport.text(oldPath: oldPath, old: oldSide.capture, newPath: newPath, new: newSide.capture, rows: rows),
+            terminator: "")
+        case .json:
+          print(
+            try DiffReport.json(
+              oldPath: oldPath, old: oldSide.capture, newPath: newPath, new: newSide.capture, rows: rows,
+              warnings: symbolizer.warnings), terminator: "")
+        }
+        if format == .text { for w in symbolizer.warnings { printError("warning: \(w)") } }
+      } catch let error as TracePointError {
+        printError(error.message)
+        throw ExitCode.failure
+      } catch let error as TraceError {
+        printError("\(error)")
+        throw ExitCode.failure
+      }
+    }
+  }
+}
