@@ -94,6 +94,7 @@ struct Victims {
   var busy: String { path("busy") }
   var rawfork: String { path("rawfork") }
   var snapshots: String { path("snapshots") }
+  var growth: String { path("growth") }
   var containers: String { path("containers") }
   var libinitMain: String { path("libinit_main") }
   var sites: String { path("sites") }
@@ -126,6 +127,7 @@ struct Victims {
         ("cc", "busy", [src + "/busy.c"]),
         ("cc", "rawfork", [src + "/rawfork.c"]),
         ("cc", "snapshots", [src + "/snapshots.c", "-ldl"]),
+        ("cc", "growth", [src + "/growth.c"]),
         ("c++", "containers", [src + "/containers.cpp"]),
         ("cc", "libmsinit.so", ["-shared", "-fPIC", src + "/libinit.c"]),
         ("cc", "sites", [src + "/sites.c"]),

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import MemsiftAnalysis
+import MemsiftFormat
+import MemsiftReport
+import MemsiftSymbols
+
+extension MemsiftCommand {
+  struct Growth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Find what keeps growing: sites whose live memory rises steadily (an unbounded cache).",
+      discussion: """
+        Samples every site's live bytes at evenly spaced moments (or at the snapshot labels) \
+        and ranks the sites by growth × trend, the trend being how consistently later samples \
+        are above earlier ones (Kendall's tau): churn that returns to its baseline scores nothing.
+        """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+      case text, json
+    }
+
+    @Argument(help: "A trace file.")
+    var trace: String
+
+    @Option(help: "Evenly spaced samples (2-1000).")
+    var samples: Int = 20
+
+    @Flag(help: "Sample at the snapshot labels instead.")
+    var labels = false
+
+    @Option(help: "Sites shown (default 10).")
+    var top: Int = 10
+
+    @Option(name: .customLong("group-by"), help: "Group sites by stack, function, line, file or module.")
+    var groupBy: SiteGrouping = .stack
+
+    @Option(help: "Output format: text or json.")
+    var format: Format = .text
+
+    mutating func validate() throws {
+      guard (2...1000).contains(samples) else { throw ValidationError("--samples must be between 2 and 1000") }
+      guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+    }
+
+    func run() throws {
+      do {
+        // A first pass learns how long the trace lasts (and its labels).
+        let summary = try TraceSummary.read(path: trace)
+        let points: [TracePoint]
+        if labels {
+          guard summary.snapshots.count >= 2 else {
+            printError("\(trace) has \(summary.snapshots.count) snapshot labels; --labels needs at least 2")
+            throw ExitCode.failure
+          }
+          points = summary.snapshots.map { .label($0.label) }
+        } else {
+          let span = Double(summary.durationNs) / 1e9
+          points = (1..<samples).map { .seconds(span * Double($0) / Double(samples)) } + [.end]
+        }
+        let analysis = try TraceAnalysis.read(path: trace, points: points)
+        let symbolizer = Symbolizer()
+        let builder = SiteReportBuilder(
+          analysis: analysis, symbolizer: symbolizer, grouping: groupBy, keepAllocatorFrames: false)
+        let rows = GrowthReport.rows(builder: builder, captures: analysis.captures, top: top)
+        switch format {
+        case .text: print(GrowthReport.text(path: trace, captures: analysis.captures, rows: rows), terminator: "")
+        case .json:
+          print(
+            try GrowthReport.json(path: trace, captures: analysis.captures, rows: rows, warnings: symbolizer.warnings),
+            terminator: "")
+        }
+      } catch let error as TracePointError {
+        printError(error.message)
+        throw ExitCode.failure
+      } catch let error as TraceError {
+        printError("\(trace): \(error)")
+        throw ExitCode.failure
+      }
+    }
+  }
+}

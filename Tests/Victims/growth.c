@@ -1,0 +1,43 @@
+/*
+ * One steadily growing site hidden among bigger churn (the unbounded cache).
+ *
+ * usage: growth grow|flat ROUNDS
+ *   each round, churn() allocates 20 blocks of 5,000 bytes and frees the
+ *   previous round's (its live memory stays at ~100 KB, up and down);
+ *   with `grow`, cache_add() also keeps one block of 1,000 bytes per round;
+ *   rounds are 5 ms apart, so time-spaced samples see the trend.
+ */
+#include "victim.h"
+
+#include <time.h>
+
+static void *churned[20];
+
+__attribute__((noinline)) static void churn(void) {
+  for (int i = 0; i < 20; i++) {
+    if (churned[i]) v_free(churned[i]);
+    churned[i] = v_alloc(V_MALLOC, malloc(5000), 5000);
+  }
+}
+
+__attribute__((noinline)) static void cache_add(void) {
+  v_alloc(V_MALLOC, malloc(1000), 1000); /* never evicted */
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) v_die("usage: growth grow|flat ROUNDS");
+  int grow = strcmp(argv[1], "grow") == 0;
+  unsigned long rounds = v_arg(argc, argv, 2, 200);
+  if (rounds > V_MAX_LIVE - 100) v_die("ROUNDS too large");
+  for (unsigned long r = 0; r < rounds; r++) {
+    churn();
+    if (grow) cache_add();
+    struct timespec ts = {0, 5000000};
+    nanosleep(&ts, NULL);
+  }
+  for (int i = 0; i < 20; i++) v_free(churned[i]);
+  v_json_begin();
+  v_json_tally();
+  v_json_end();
+  return 0;
+}
