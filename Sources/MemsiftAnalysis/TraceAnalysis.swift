@@ -156,6 +156,7 @@ struct TraceScan {
     var unloaded = 0, rssSamples = 0
     var peakRSS: UInt64 = 0
     var lastRSS: UInt64?
+    var rssHistory: [(time: UInt64, bytes: UInt64)] = []
     var snapshots: [SnapshotPoint] = []
     var lastTime = reader.header.startMonoNs
     var index = 0
@@ -170,7 +171,8 @@ struct TraceScan {
       // A time point is the state just before the first record after it.
       if let t = record.timeNs {
         while let (point, threshold) = pendingTimes.first, t > threshold {
-          captured[point] = PointCapture(point: point, live: replay.liveBySite, elapsedNs: threshold - start)
+          captured[point] = PointCapture(
+            point: point, live: replay.liveBySite, elapsedNs: threshold - start, rssBytes: rssHistory.last?.bytes)
           pendingTimes.removeFirst()
         }
       }
@@ -201,7 +203,8 @@ struct TraceScan {
         lastTime = max(lastTime, t)
         if wanted.contains(.label(label)) && captured[.label(label)] == nil {
           captured[.label(label)] = PointCapture(
-            point: .label(label), live: replay.liveBySite, elapsedNs: t > start ? t - start : 0)
+            point: .label(label), live: replay.liveBySite, elapsedNs: t > start ? t - start : 0,
+            rssBytes: rssHistory.last?.bytes)
         }
         snapshots.append(
           SnapshotPoint(
@@ -209,6 +212,7 @@ struct TraceScan {
             rssBytes: lastRSS, external: external, recordIndex: index))
       case .rss(let t, let bytes):
         lastRSS = bytes
+        rssHistory.append((t, bytes))
         rssSamples += 1
         peakRSS = max(peakRSS, bytes)
         lastTime = max(lastTime, t)
@@ -222,12 +226,17 @@ struct TraceScan {
       }
     }
     replay.finishInFlight()
+    // RSS beside the heap: the last sample at or before the moment.
+    let peakTime = replay.totals.peakTimeNs
+    let rssAtPeak = rssHistory.last { $0.time <= peakTime }?.bytes
     if wanted.contains(.end) {
-      captured[.end] = PointCapture(point: .end, live: replay.liveBySite, elapsedNs: lastTime - start)
+      captured[.end] = PointCapture(
+        point: .end, live: replay.liveBySite, elapsedNs: lastTime - start, rssBytes: lastRSS)
     }
     if wanted.contains(.peak) {
-      let t = replay.totals.peakTimeNs
-      captured[.peak] = PointCapture(point: .peak, live: replay.liveBySiteAtPeak, elapsedNs: t > start ? t - start : 0)
+      captured[.peak] = PointCapture(
+        point: .peak, live: replay.liveBySiteAtPeak, elapsedNs: peakTime > start ? peakTime - start : 0,
+        rssBytes: rssAtPeak)
     }
     var warnings = reader.warnings
     if process == nil { warnings.append("the trace has no PROCESS record") }
@@ -249,6 +258,7 @@ struct TraceScan {
       isComplete: end != nil, durationNs: lastTime - reader.header.startMonoNs, events: events,
       stacks: stackRecords.count, threads: threads.count, modules: loaded.count, modulesUnloaded: unloaded,
       loadedModules: loaded,
-      rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, snapshots: snapshots, warnings: warnings)
+      rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, snapshots: snapshots, rssAtPeakBytes: rssAtPeak,
+      rssAtEndBytes: lastRSS, warnings: warnings)
   }
 }

@@ -53,6 +53,8 @@ public struct PointCapture: Sendable {
   public var live: [StackID: SiteLive]
   /// Time since the process started, when the point has one.
   public var elapsedNs: UInt64?
+  /// The last RSS sample at or before the point.
+  public var rssBytes: UInt64? = nil
 
   public var totalBytes: UInt64 { live.values.reduce(0) { $0 + $1.bytes } }
   public var totalCount: UInt64 { live.values.reduce(0) { $0 + $1.count } }

@@ -24,6 +24,9 @@ public struct TraceSummary: Sendable {
   public var end: EndInfo?
   /// Every labelled moment, in trace order.
   public var snapshots: [SnapshotPoint] = []
+  /// RSS beside the heap: the last samples before the peak and before the end.
+  public var rssAtPeakBytes: UInt64? = nil
+  public var rssAtEndBytes: UInt64? = nil
   public var warnings: [String]
 
   /// Time since the process started. Event times come from a coarse clock

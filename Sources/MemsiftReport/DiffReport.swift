@@ -70,11 +70,17 @@ public enum DiffReport {
     "\(path) at \(c.point)" + (c.elapsedNs.map { " (\(ByteFormat.seconds($0)))" } ?? "")
   }
 
+  static func rssLine(_ c: PointCapture) -> String {
+    c.rssBytes.map { "     RSS " + HeapVersusRSS.describe(heap: c.totalBytes, rss: $0) + "\n" } ?? ""
+  }
+
   public static func text(oldPath: String, old: PointCapture, newPath: String, new: PointCapture, rows: [DiffRow]) -> String {
     let bytes = Int64(bitPattern: new.totalBytes) - Int64(bitPattern: old.totalBytes)
     let count = Int64(bitPattern: new.totalCount) - Int64(bitPattern: old.totalCount)
     var out = "old  \(describe(oldPath, old)): \(ByteFormat.bytes(old.totalBytes)) live in \(ByteFormat.count(old.totalCount)) blocks\n"
+    out += rssLine(old)
     out += "new  \(describe(newPath, new)): \(ByteFormat.bytes(new.totalBytes)) live in \(ByteFormat.count(new.totalCount)) blocks\n"
+    out += rssLine(new)
     out += "diff \(signed(bytes, bytes: true)) (\(signed(count, bytes: false)) blocks)\n\n"
     if rows.isEmpty { return out + "no site changed\n" }
     for (i, r) in rows.enumerated() {
@@ -94,6 +100,7 @@ public enum DiffReport {
       var elapsed_ns: UInt64?
       var live_bytes: UInt64
       var live_count: UInt64
+      var rss_bytes: UInt64?
     }
     struct Totals: Encodable {
       var bytes_diff: Int64
@@ -113,7 +120,9 @@ public enum DiffReport {
       var warnings: [String]
     }
     func point(_ path: String, _ c: PointCapture) -> Point {
-      Point(trace: path, point: c.point.description, elapsed_ns: c.elapsedNs, live_bytes: c.totalBytes, live_count: c.totalCount)
+      Point(
+        trace: path, point: c.point.description, elapsed_ns: c.elapsedNs, live_bytes: c.totalBytes,
+        live_count: c.totalCount, rss_bytes: c.rssBytes)
     }
     let document = Document(
       old: point(oldPath, old), new: point(newPath, new),

@@ -30,6 +30,12 @@ public enum TotalsReport {
     if s.peakRSSBytes > 0 {
       lines.append("peak RSS               \(ByteFormat.bytes(s.peakRSSBytes)) (\(s.rssSamples) samples)")
     }
+    if let rss = s.rssAtPeakBytes {
+      lines.append("RSS at the peak        " + HeapVersusRSS.describe(heap: t.peakBytes, rss: rss))
+    }
+    if let rss = s.rssAtEndBytes {
+      lines.append("RSS at the end         " + HeapVersusRSS.describe(heap: t.leakedBytes, rss: rss))
+    }
     let calls = t.calls.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \(ByteFormat.count($0.value))" }
     lines.append("calls                  \(calls.joined(separator: ", "))")
     lines.append("stacks \(s.stacks), threads \(s.threads), modules \(s.modules) (\(s.modulesUnloaded) unloaded)")
