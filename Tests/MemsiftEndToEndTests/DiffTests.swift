@@ -91,6 +91,25 @@ struct DiffDocument: Decodable {
     #expect(c.totals.bytesDiff == 500 && c.totals.countDiff == 10)
   }
 
+  /// A copy of `trace` claiming a format version from the future.
+  func futureVersion(of trace: String, in dir: TestDirectory) throws -> String {
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: trace))
+    bytes[8] = 99  // the little-endian version field follows the 8-byte magic
+    let path = dir.file("future.trace")
+    try bytes.write(to: URL(fileURLWithPath: path))
+    return path
+  }
+
+  @Test func eachPointShowsTheRSSBesideTheHeap() throws {
+    let dir = try TestDirectory()
+    let trace = try snapshotRun(dir, name: "rss")
+    let result = try runCommand(E2E.memsift, ["diff", "--format", "json", trace + "@start", trace + "@end"], in: dir)
+    #expect(result.exitedWith == 0, "\(result)")
+    #expect(result.stdout.contains("\"rss_bytes\""), "\(result.stdout)")
+    let text = try runCommand(E2E.memsift, ["diff", trace + "@b", trace], in: dir)
+    #expect(text.stdout.contains("beyond the heap"), "\(text.stdout)")
+  }
+
   @Test func badPointsAreOneClearLineEach() throws {
     let dir = try TestDirectory()
     let trace = try snapshotRun(dir, name: "bad")
@@ -99,6 +118,7 @@ struct DiffDocument: Decodable {
       (trace + "@9999s", "is past its end"),
       (trace + "@", "nothing after @"),
       (dir.file("missing.trace"), "cannot open"),
+      (try futureVersion(of: trace, in: dir), "newer than this memsift reads"),
     ] {
       let (_, result) = try diff([spec, trace], in: dir)
       #expect(result.exitedWith == 1, "\(spec): \(result)")
