@@ -14,10 +14,10 @@ public struct TraceAnalysis: Sendable {
   /// record: the modules loaded at that point are the ones its frames lie in.
   public var stackRecords: [StackID: Int]
   /// Every module load the trace recorded, in record order, with its unload.
-  public var modules: [TracedModule]
+  public var modules: [TracedModule] { didSet { spans = Self.spans(of: modules) } }
+  /// Each module's mapped address ranges, flat, for lookups that do not copy modules.
+  private var spans: [(module: Int, lo: UInt64, hi: UInt64)] = []
 
-  /// Reads the whole trace once.
-  /// - Throws: `TraceError` when the file cannot be opened or is not a trace.
   /// What every site held at each of `points` (read in the same pass).
   public var captures: [PointCapture] = []
 
@@ -37,6 +37,25 @@ public struct TraceAnalysis: Sendable {
       modules: scan.modules, captures: try scan.captures(for: points, summary: summary))
   }
 
+  public init(
+    summary: TraceSummary, sites: [StackID: SiteStats], stacks: [StackID: [UInt64]], stackRecords: [StackID: Int],
+    modules: [TracedModule], captures: [PointCapture] = []
+  ) {
+    self.summary = summary
+    self.sites = sites
+    self.stacks = stacks
+    self.stackRecords = stackRecords
+    self.modules = modules
+    self.captures = captures
+    spans = Self.spans(of: modules)
+  }
+
+  private static func spans(of modules: [TracedModule]) -> [(module: Int, lo: UInt64, hi: UInt64)] {
+    modules.indices.flatMap { i in
+      modules[i].module.segments.map { (i, modules[i].base &+ $0.vaddr, modules[i].base &+ $0.vaddr &+ $0.memsz) }
+    }
+  }
+
   /// The modules loaded at record `index` (loaded before it, not unloaded before it).
   public func modulesLoaded(atRecord index: Int) -> [TracedModule] {
     modules.filter { $0.isLoaded(atRecord: index) }
@@ -47,17 +66,18 @@ public struct TraceAnalysis: Sendable {
   /// say), the nearest load before `index` whose segments hold the address,
   /// else the first one after it.
   public func module(containing address: UInt64, atRecord index: Int) -> TracedModule? {
-    var before: TracedModule?
-    var after: TracedModule?
-    for m in modules.reversed() where m.contains(address) {
-      if m.isLoaded(atRecord: index) { return m }
-      if m.loadRecord < index {
+    var before: Int?
+    var after: Int?
+    for span in spans.reversed() where address >= span.lo && address < span.hi {
+      let m = span.module
+      if modules[m].isLoaded(atRecord: index) { return modules[m] }
+      if modules[m].loadRecord < index {
         if before == nil { before = m }
       } else {
         after = m
       }
     }
-    return before ?? after
+    return (before ?? after).map { modules[$0] }
   }
 
   /// The module a frame of `stack` lies in, as loaded when the stack was

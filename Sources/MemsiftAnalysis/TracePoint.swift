@@ -2,7 +2,8 @@ import MemsiftFormat
 
 /// A moment of a trace, as `memsift diff` names it: `TRACE` (its end),
 /// `TRACE@label`, `TRACE@12.5s` (seconds since start), `TRACE@peak`,
-/// `TRACE@start`, `TRACE@end`.
+/// `TRACE@start`, `TRACE@end`; `TRACE@label:NAME` for a label named like
+/// one of those.
 public enum TracePoint: Hashable, Sendable, CustomStringConvertible {
   case start, end, peak
   case label(String)
@@ -25,6 +26,8 @@ public enum TracePoint: Hashable, Sendable, CustomStringConvertible {
     guard let at = spec.lastIndex(of: "@") else { return (spec, .end) }
     let path = String(spec[..<at])
     let suffix = String(spec[spec.index(after: at)...])
+    // "label:NAME" forces a label whose name reads like a keyword or a time.
+    if suffix.hasPrefix("label:") { return (path, .label(String(suffix.dropFirst("label:".count)))) }
     switch suffix {
     case "": throw TracePointError(message: "\(spec): nothing after @ (a label, 12.5s, peak, start or end)")
     case "start": return (path, .start)

@@ -34,15 +34,24 @@ public enum SnapshotMarker {
     close(fd)
     guard rc == 0 else { throw CollectorError.setup("\(ringPath) is not a memsift ring") }
     defer { ms_ring_unmap(&ring) }
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    let now = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    // The process's RSS now, so the label shows the RSS of its own moment.
+    if let rss = residentBytes(of: pid) {
+      let r = ms_ring_reserve(&ring, UInt32(MemoryLayout<ms_rss_record_t>.size), UInt8(MS_REC_RSS.rawValue), 0)!
+      let raw = UnsafeMutableRawPointer(r)
+      raw.storeBytes(of: now, toByteOffset: 8, as: UInt64.self)
+      raw.storeBytes(of: rss, toByteOffset: 16, as: UInt64.self)
+      ms_ring_commit(r)
+    }
     let bytes = Array(label.utf8.prefix(Int(MS_SNAPSHOT_LABEL_MAX)))
     let headerSize = MemoryLayout<ms_snapshot_record_t>.size
     let size = (headerSize + bytes.count + 7) & ~7
     let record = ms_ring_reserve(&ring, UInt32(size), UInt8(MS_REC_SNAPSHOT.rawValue), 0)!
     var r = ms_snapshot_record_t()
     r.h = UnsafeRawPointer(record).loadUnaligned(as: ms_record_header_t.self)  // keep the pending header
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-    r.time_ns = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    r.time_ns = now
     r.label_len = UInt32(bytes.count)
     r.source = MS_SNAPSHOT_EXTERNAL.rawValue
     let raw = UnsafeMutableRawPointer(record)
@@ -54,5 +63,18 @@ public enum SnapshotMarker {
     bytes.withUnsafeBytes { (raw + headerSize).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
     (raw + headerSize + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - headerSize - bytes.count)
     ms_ring_commit(record)
+  }
+
+  /// Resident bytes of `pid` from /proc/PID/statm.
+  static func residentBytes(of pid: Int32) -> UInt64? {
+    let fd = open("/proc/\(pid)/statm", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 128)
+    let n = read(fd, &buffer, buffer.count)
+    guard n > 0 else { return nil }
+    let fields = String(decoding: buffer[0..<n], as: UTF8.self).split(separator: " ")
+    guard fields.count > 1, let pages = UInt64(fields[1]) else { return nil }
+    return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
   }
 }
