@@ -12,7 +12,9 @@ extension MemsiftCommand {
       discussion: """
         Samples every site's live bytes at evenly spaced moments (or at the snapshot labels) \
         and ranks the sites by growth × trend, the trend being how consistently later samples \
-        are above earlier ones (Kendall's tau): churn that returns to its baseline scores nothing.
+        are above earlier ones (Kendall's tau): churn that returns to its baseline scores nothing. \
+        When the heap ends below half its peak (a program that frees its data at exit), the \
+        samples stop at the peak.
         """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -53,6 +55,12 @@ extension MemsiftCommand {
             throw ExitCode.failure
           }
           points = summary.snapshots.map { .label($0.label) }
+        } else if summary.totals.leakedBytes < summary.totals.peakBytes / 2 {
+          // The heap fell below half its peak by the end: the program tore
+          // its data down (CPython frees everything at exit). Growth is
+          // measured up to the peak, not through the teardown.
+          let span = Double(summary.elapsed(at: summary.totals.peakTimeNs)) / 1e9
+          points = (1..<samples).map { .seconds(span * Double($0) / Double(samples)) } + [.peak]
         } else {
           let span = Double(summary.durationNs) / 1e9
           points = (1..<samples).map { .seconds(span * Double($0) / Double(samples)) } + [.end]
