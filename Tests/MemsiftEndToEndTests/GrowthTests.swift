@@ -40,6 +40,16 @@ struct GrowthDocument: Decodable {
     #expect(doc.sites.allSatisfy { $0.frames.first?.function != "churn" }, "churn ranked as growth")
   }
 
+  /// CPython and many programs free everything at exit: the growth before
+  /// the teardown is still found.
+  @Test func growthFreedAtExitIsStillFound() throws {
+    let dir = try TestDirectory()
+    let doc = try growth("teardown", in: dir)
+    let top = try #require(doc.sites.first, "nothing ranked as growing")
+    #expect(top.frames.first?.function == "cache_add", "\(top.frames)")
+    #expect(top.growthBytes > 100_000, "\(top.growthBytes)")
+  }
+
   @Test func aProgramThatOnlyChurnsRanksNothingAsGrowing() throws {
     let dir = try TestDirectory()
     let doc = try growth("flat", in: dir)

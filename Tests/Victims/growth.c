@@ -1,10 +1,12 @@
 /*
  * One steadily growing site hidden among bigger churn (the unbounded cache).
  *
- * usage: growth grow|flat ROUNDS
+ * usage: growth grow|flat|teardown ROUNDS
  *   each round, churn() allocates 20 blocks of 5,000 bytes and frees the
  *   previous round's (its live memory stays at ~100 KB, up and down);
  *   with `grow`, cache_add() also keeps one block of 1,000 bytes per round;
+ *   with `teardown`, the same growth, then everything freed at the end (as
+ *   CPython does at exit);
  *   rounds are 5 ms apart, so time-spaced samples see the trend.
  */
 #include "victim.h"
@@ -20,13 +22,17 @@ __attribute__((noinline)) static void churn(void) {
   }
 }
 
+static void *cached[V_MAX_LIVE];
+static unsigned long cached_count;
+
 __attribute__((noinline)) static void cache_add(void) {
-  v_alloc(V_MALLOC, malloc(1000), 1000); /* never evicted */
+  cached[cached_count++] = v_alloc(V_MALLOC, malloc(1000), 1000); /* never evicted */
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) v_die("usage: growth grow|flat ROUNDS");
-  int grow = strcmp(argv[1], "grow") == 0;
+  if (argc != 3) v_die("usage: growth grow|flat|teardown ROUNDS");
+  int teardown = strcmp(argv[1], "teardown") == 0;
+  int grow = teardown || strcmp(argv[1], "grow") == 0;
   unsigned long rounds = v_arg(argc, argv, 2, 200);
   if (rounds > V_MAX_LIVE - 100) v_die("ROUNDS too large");
   for (unsigned long r = 0; r < rounds; r++) {
@@ -36,6 +42,8 @@ int main(int argc, char **argv) {
     nanosleep(&ts, NULL);
   }
   for (int i = 0; i < 20; i++) v_free(churned[i]);
+  if (teardown)
+    for (unsigned long i = 0; i < cached_count; i++) v_free(cached[i]);
   v_json_begin();
   v_json_tally();
   v_json_end();
