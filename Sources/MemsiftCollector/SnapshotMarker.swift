@@ -50,7 +50,6 @@ public enum SnapshotMarker {
     let size = (headerSize + bytes.count + 7) & ~7
     let record = ms_ring_reserve(&ring, UInt32(size), UInt8(MS_REC_SNAPSHOT.rawValue), 0)!
     var r = ms_snapshot_record_t()
-    r.h = UnsafeRawPointer(record).loadUnaligned(as: ms_record_header_t.self)  // keep the pending header
     r.time_ns = now
     r.label_len = UInt32(bytes.count)
     r.source = MS_SNAPSHOT_EXTERNAL.rawValue
@@ -60,7 +59,9 @@ public enum SnapshotMarker {
     withUnsafeBytes(of: &r) { src in
       (raw + 8).copyMemory(from: src.baseAddress! + 8, byteCount: headerSize - 8)
     }
-    bytes.withUnsafeBytes { (raw + headerSize).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+    if !bytes.isEmpty {
+      bytes.withUnsafeBytes { (raw + headerSize).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+    }
     (raw + headerSize + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: size - headerSize - bytes.count)
     ms_ring_commit(record)
   }
