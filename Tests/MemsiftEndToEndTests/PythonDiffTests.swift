@@ -149,25 +149,11 @@ import Testing
     try runCommand(E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["-o", trace, "--"] + command, in: dir)
   }
 
-  struct Label: Decodable {
-    var label: String
-    var timeNs: UInt64
-    enum CodingKeys: String, CodingKey {
-      case label
-      case timeNs = "time_ns"
-    }
-  }
-
-  struct Labels: Decodable {
-    var schema: String
-    var snapshots: [Label]
-  }
-
   /// `memsift snapshots --format json TRACE`: the labels with their times.
-  static func snapshots(_ trace: String, in dir: TestDirectory) throws -> [Label] {
+  static func snapshots(_ trace: String, in dir: TestDirectory) throws -> [SnapshotList.Point] {
     let result = try runCommand(E2E.memsift, ["snapshots", "--format", "json", trace], in: dir)
     try #require(result.exitedWith == 0, "\(result)")
-    let list = try JSONDecoder().decode(Labels.self, from: Data(result.stdout.utf8))
+    let list = try JSONDecoder().decode(SnapshotList.self, from: Data(result.stdout.utf8))
     #expect(list.schema == "memsift.snapshots/1")
     return list.snapshots
   }

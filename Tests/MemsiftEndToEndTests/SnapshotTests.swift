@@ -5,11 +5,13 @@ import Testing
 struct SnapshotList: Decodable {
   struct Point: Decodable {
     var label: String
+    var timeNs: UInt64
     var liveBytes: UInt64
     var liveAllocations: UInt64
     var external: Bool
     enum CodingKeys: String, CodingKey {
       case label, external
+      case timeNs = "time_ns"
       case liveBytes = "live_bytes"
       case liveAllocations = "live_allocations"
     }
