@@ -45,9 +45,25 @@ public struct HeapReplay {
     func countAtPeak(_ epoch: UInt64) -> UInt64 { syncedEpoch < epoch ? liveCount : countAtPeak }
   }
 
-  public private(set) var totals = HeapTotals()
+  private var rawTotals = HeapTotals()
+  /// Calls per function, indexed by `AllocFunction` raw value (0: unknown,
+  /// `freeSlot`: free): counted without hashing a name per event.
+  private var callCounts = [UInt64](repeating: 0, count: 11)
+  private static let freeSlot = 10
   /// Blocks allocated and not yet freed, by address.
-  public private(set) var live: [UInt64: LiveBlock] = [:]
+  private var live = AddressTable<LiveBlock>()
+  /// How many blocks are live now.
+  public var liveCount: Int { live.count }
+
+  /// The totals so far, with the calls per function by C name.
+  public var totals: HeapTotals {
+    var t = rawTotals
+    for (i, n) in callCounts.enumerated() where n > 0 {
+      let name = i == Self.freeSlot ? "free" : (AllocFunction(rawValue: UInt8(i))?.name ?? "unknown")
+      t.calls[name, default: 0] += n
+    }
+    return t
+  }
   /// Bytes requested and not yet freed, now.
   public private(set) var liveBytes: UInt64 = 0
   private var lastAllocation: UInt64?
@@ -73,7 +89,7 @@ public struct HeapReplay {
       count(function)
       allocate(ptr, size, stack, time)
     case .free(_, let ptr):
-      totals.calls["free", default: 0] += 1
+      callCounts[Self.freeSlot] += 1
       deallocate(ptr)
     case .realloc(let time, let old, let size, let stack, let tid, let function):
       count(function)
@@ -98,7 +114,7 @@ public struct HeapReplay {
   }
 
   private mutating func count(_ function: AllocFunction?) {
-    totals.calls[function?.name ?? "unknown", default: 0] += 1
+    callCounts[Int(function?.rawValue ?? 0)] += 1
   }
 
   @inline(__always)
@@ -150,9 +166,9 @@ public struct HeapReplay {
 
   /// Call once an event has changed the live bytes.
   private mutating func notePeak(_ time: UInt64) {
-    if liveBytes > totals.peakBytes {
-      totals.peakBytes = liveBytes
-      totals.peakTimeNs = time
+    if liveBytes > rawTotals.peakBytes {
+      rawTotals.peakBytes = liveBytes
+      rawTotals.peakTimeNs = time
       peakEpoch += 1
     }
   }
@@ -165,10 +181,10 @@ public struct HeapReplay {
       // not interposed): forget the stale block.
       liveBytes -= stale.size
       siteLost(stale)
-      totals.reusedWithoutFree += 1
+      rawTotals.reusedWithoutFree += 1
     }
-    totals.allocations += 1
-    totals.bytesAllocated += size
+    rawTotals.allocations += 1
+    rawTotals.bytesAllocated += size
     siteStates[Int(i)].allocations += 1
     siteStates[Int(i)].bytesAllocated += size
     liveBytes += size
@@ -190,13 +206,13 @@ public struct HeapReplay {
   /// (nil: allocated before tracing started, or by a path not interposed).
   private mutating func release(_ ptr: UInt64, _ block: LiveBlock?) {
     if let block {
-      totals.frees += 1
+      rawTotals.frees += 1
       if lastAllocation == ptr {
-        totals.temporaryAllocations += 1
+        rawTotals.temporaryAllocations += 1
         siteStates[Int(block.site)].temporaryAllocations += 1
       }
     } else {
-      totals.unmatchedFrees += 1
+      rawTotals.unmatchedFrees += 1
     }
     lastAllocation = nil
   }

@@ -228,7 +228,7 @@ struct TraceScan {
         }
         snapshots.append(
           SnapshotPoint(
-            label: label, timeNs: t, liveBytes: replay.liveBytes, liveAllocations: UInt64(replay.live.count),
+            label: label, timeNs: t, liveBytes: replay.liveBytes, liveAllocations: UInt64(replay.liveCount),
             rssBytes: lastRSS, external: external, recordIndex: index))
       case .rss(let t, let bytes):
         lastRSS = bytes
