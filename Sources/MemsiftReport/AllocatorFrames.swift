@@ -11,6 +11,11 @@ public enum AllocatorFrames {
     "operator new(unsigned long, std::nothrow_t const&)", "operator new[](unsigned long, std::nothrow_t const&)",
     "operator new(unsigned long, std::align_val_t)", "operator new[](unsigned long, std::align_val_t)",
     "strdup", "strndup", "__strdup", "asprintf", "vasprintf", "__libc_malloc", "__libc_calloc", "__libc_realloc",
+    // libiberty (GCC, binutils), GLib, SQLite: the wrappers every caller goes through.
+    "xmalloc", "xcalloc", "xrealloc", "xstrdup", "xmemdup", "g_malloc", "g_malloc0", "g_realloc", "g_try_malloc",
+    "g_malloc_n", "g_malloc0_n", "g_realloc_n", "g_strdup", "g_slice_alloc", "g_slice_alloc0", "sqlite3Malloc",
+    "sqlite3MallocZero", "sqlite3Realloc", "sqlite3DbMallocRaw", "sqlite3DbMallocRawNN", "sqlite3DbMallocZero",
+    "sqlite3DbRealloc", "sqlite3_malloc", "sqlite3_malloc64", "sqlite3_realloc", "sqlite3_realloc64",
   ]
 
   /// Prefixes of wrapper families: C++ allocators, CPython's memory API,

@@ -74,7 +74,9 @@ func runWhere(flags: [String]) throws -> (exe: String, bias: UInt64, plain: UInt
 @Test func aLibraryWithoutDebugInfoIsNamedFromItsSymbolTable() throws {
   // libc here has no DWARF: libdwfl searches the debug path for it (the
   // search path must outlive the call), then falls back to the symbol table.
-  let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+  // Read to the end: /proc files report size 0, so read in a loop.
+  let handle = try #require(FileHandle(forReadingAtPath: "/proc/self/maps"))
+  let maps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
   // The first mapping of libc (file offset 0) starts at its load bias.
   let line = try #require(maps.split(separator: "\n").first { $0.hasSuffix("/libc.so.6") && $0.split(separator: " ")[2] == "00000000" })
   let fields = line.split(separator: " ", omittingEmptySubsequences: true)
