@@ -1,3 +1,4 @@
+import MemsiftCollector
 import MemsiftFormat
 
 #if canImport(Glibc)
@@ -14,16 +15,8 @@ enum RunTraces {
     let name = slash.map { String(first[first.index(after: $0)...]) } ?? first
     let dot = name.lastIndex(of: ".")
     let stem = dot.map { String(name[..<$0]) } ?? name
-    var candidates = [first]
-    if let d = opendir(dir) {
-      while let e = readdir(d) {
-        let entry = withUnsafePointer(to: e.pointee.d_name) {
-          $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-        }
-        if entry.hasPrefix(stem + ".\(pid).") || entry == stem + ".\(pid)" { candidates.append(dir + "/" + entry) }
-      }
-      closedir(d)
-    }
+    let siblings = RunDirectory.entries(of: dir).filter { $0.hasPrefix(stem + ".\(pid).") || $0 == stem + ".\(pid)" }
+    let candidates = [first] + siblings.map { dir + "/" + $0 }
     let matching = candidates.compactMap { path -> (String, UInt64)? in
       guard let reader = try? TraceReader(path: path), reader.header.pid == pid else { return nil }
       return (path, reader.header.startMonoNs)

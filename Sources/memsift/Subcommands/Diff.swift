@@ -16,10 +16,6 @@ extension MemsiftCommand {
         never by address, so two runs or two builds compare.
         """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-      case text, json
-    }
-
     @Argument(help: "The earlier point.")
     var old: String
 
@@ -33,7 +29,7 @@ extension MemsiftCommand {
     var groupBy: SiteGrouping = .stack
 
     @Option(help: "Output format: text or json.")
-    var format: Format = .text
+    var format: OutputFormat = .text
 
     @Option(name: .customLong("debug-dir"), help: "Also look for separate debug files here (repeatable).")
     var debugDirectories: [String] = []
@@ -50,9 +46,7 @@ extension MemsiftCommand {
         let exists = { (path: String) in FileManager.default.fileExists(atPath: path) }
         let (oldPath, oldPoint) = try TracePoint.parse(old, fileExists: exists)
         let (newPath, newPoint) = try TracePoint.parse(new, fileExists: exists)
-        let environment = Foundation.ProcessInfo.processInfo.environment
-        let extra = (environment["MEMSIFT_DEBUG_PATH"] ?? "").split(separator: ":").map(String.init)
-        let symbolizer = Symbolizer(debugDirectories: debugDirectories + extra)
+        let symbolizer = makeSymbolizer(debugDirectories: debugDirectories)
         func side(_ analysis: TraceAnalysis, _ capture: PointCapture) -> DiffSide {
           DiffSide(
             builder: SiteReportBuilder(

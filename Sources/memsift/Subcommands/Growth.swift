@@ -17,10 +17,6 @@ extension MemsiftCommand {
         samples stop at the peak.
         """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-      case text, json
-    }
-
     @Argument(help: "A trace file.")
     var trace: String
 
@@ -37,7 +33,7 @@ extension MemsiftCommand {
     var groupBy: SiteGrouping = .stack
 
     @Option(help: "Output format: text or json.")
-    var format: Format = .text
+    var format: OutputFormat = .text
 
     mutating func validate() throws {
       guard (2...1000).contains(samples) else { throw ValidationError("--samples must be between 2 and 1000") }

@@ -19,15 +19,11 @@ extension MemsiftCommand {
         DEBUGINFOD_URLS is set.
         """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-      case text, json
-    }
-
     @Argument(help: "A trace file written by `memsift run` or the shim.")
     var trace: String
 
     @Option(help: "Output format: text or json.")
-    var format: Format = .text
+    var format: OutputFormat = .text
 
     @Option(help: "Sites per section (text: 10 by default; json: all unless given).")
     var top: Int?
@@ -75,9 +71,7 @@ extension MemsiftCommand {
         printError("\(path): \(error)")
         throw ExitCode.failure
       }
-      let environment = Foundation.ProcessInfo.processInfo.environment
-      let extra = (environment["MEMSIFT_DEBUG_PATH"] ?? "").split(separator: ":").map(String.init)
-      let symbolizer = Symbolizer(debugDirectories: debugDirectories + extra, demangle: !noDemangle)
+      let symbolizer = makeSymbolizer(debugDirectories: debugDirectories, demangle: !noDemangle)
       let builder = SiteReportBuilder(
         analysis: analysis, symbolizer: symbolizer, grouping: groupBy, keepAllocatorFrames: keepAllocatorFrames)
       let summary = analysis.summary

@@ -29,15 +29,11 @@ extension MemsiftCommand {
     static let configuration = CommandConfiguration(
       abstract: "List a trace's snapshot labels with the heap and RSS at each.")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-      case text, json
-    }
-
     @Argument(help: "A trace file.")
     var trace: String
 
     @Option(help: "Output format: text or json (time_ns counts from the start of the process).")
-    var format: Format = .text
+    var format: OutputFormat = .text
 
     func run() throws {
       let summary: TraceSummary

@@ -1,0 +1,15 @@
+import ArgumentParser
+import Foundation
+import MemsiftSymbols
+
+/// The output formats the reading subcommands offer.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case text, json
+}
+
+/// A symbolizer that searches `directories`, then `$MEMSIFT_DEBUG_PATH` (colon-separated).
+func makeSymbolizer(debugDirectories directories: [String], demangle: Bool = true) -> Symbolizer {
+  let environment = Foundation.ProcessInfo.processInfo.environment
+  let extra = (environment["MEMSIFT_DEBUG_PATH"] ?? "").split(separator: ":").map(String.init)
+  return Symbolizer(debugDirectories: directories + extra, demangle: demangle)
+}
