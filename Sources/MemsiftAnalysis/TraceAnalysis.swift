@@ -10,6 +10,10 @@ public struct TraceAnalysis: Sendable {
   public var sites: [StackID: SiteStats]
   /// Return addresses of every stack the trace wrote, innermost first.
   public var stacks: [StackID: [UInt64]]
+  /// The Python frames of the stacks that have them, innermost first.
+  public var pythonStacks: [StackID: [PythonFrameRef]]
+  /// The Python code objects those frames name, by id.
+  public var codes: [UInt32: PythonCode]
   /// The record index (see `TracedModule.loadRecord`) of each stack's STACK
   /// record: the modules loaded at that point are the ones its frames lie in.
   public var stackRecords: [StackID: Int]
@@ -33,17 +37,20 @@ public struct TraceAnalysis: Sendable {
     scan.wanted = points
     let summary = try scan.run(path: path)
     return TraceAnalysis(
-      summary: summary, sites: scan.replay.sites, stacks: scan.frames, stackRecords: scan.stackRecords,
-      modules: scan.modules, captures: try scan.captures(for: points, summary: summary))
+      summary: summary, sites: scan.replay.sites, stacks: scan.frames, pythonStacks: scan.pythonFrames,
+      codes: scan.codes, stackRecords: scan.stackRecords, modules: scan.modules, captures: try scan.captures(for: points, summary: summary))
   }
 
   public init(
-    summary: TraceSummary, sites: [StackID: SiteStats], stacks: [StackID: [UInt64]], stackRecords: [StackID: Int],
+    summary: TraceSummary, sites: [StackID: SiteStats], stacks: [StackID: [UInt64]],
+    pythonStacks: [StackID: [PythonFrameRef]] = [:], codes: [UInt32: PythonCode] = [:], stackRecords: [StackID: Int],
     modules: [TracedModule], captures: [PointCapture] = []
   ) {
     self.summary = summary
     self.sites = sites
     self.stacks = stacks
+    self.pythonStacks = pythonStacks
+    self.codes = codes
     self.stackRecords = stackRecords
     self.modules = modules
     self.captures = captures
@@ -129,6 +136,8 @@ struct TraceScan {
   let keepFrames: Bool
   var replay = HeapReplay()
   var frames: [StackID: [UInt64]] = [:]
+  var pythonFrames: [StackID: [PythonFrameRef]] = [:]
+  var codes: [UInt32: PythonCode] = [:]
   var stackRecords: [StackID: Int] = [:]
   var modules: [TracedModule] = []
 
@@ -205,11 +214,16 @@ struct TraceScan {
         lastTime = max(lastTime, t)
         replay.apply(record)
       case .process(let p): if process == nil { process = p }
-      case .stack(let id, let f):
+      case .stack(let id, let f, let python):
         if stackRecords[id] == nil {
           stackRecords[id] = index
-          if keepFrames { frames[id] = f }
+          if keepFrames {
+            frames[id] = f
+            if !python.isEmpty { pythonFrames[id] = python }
+          }
         }
+      case .code(let code):
+        if keepFrames && codes[code.id] == nil { codes[code.id] = code }
       case .thread(_, let tid, _): threads.insert(tid)
       case .moduleLoad(let m):
         modules.append(TracedModule(module: m, loadRecord: index))

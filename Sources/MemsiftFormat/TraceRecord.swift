@@ -58,6 +58,50 @@ public struct Module: Sendable, Equatable {
   public var path: String
 }
 
+/// A Python frame in a stack: the code object it runs and the instruction executing.
+public struct PythonFrameRef: Sendable, Hashable {
+  /// Id of the `PythonCode` (its CODE record); 0 when the shim could not record it.
+  public var code: UInt32
+  /// Index (in 2-byte code units) of the executing instruction; -1 before the first.
+  public var instruction: Int32
+  /// The outermost frame of one native call of the evaluation loop.
+  public var isEntry: Bool
+
+  public init(code: UInt32, instruction: Int32, isEntry: Bool) {
+    self.code = code
+    self.instruction = instruction
+    self.isEntry = isEntry
+  }
+}
+
+/// A Python code object as a CODE record describes it.
+public struct PythonCode: Sendable, Equatable {
+  public var id: UInt32
+  public var address: UInt64
+  /// co_firstlineno
+  public var firstLine: Int32
+  /// co_qualname
+  public var name: String
+  /// co_filename
+  public var file: String
+  /// co_linetable (the 3.11+ location table)
+  public var lineTable: [UInt8]
+  /// A string or the line table was cut by the shim.
+  public var truncated: Bool
+
+  public init(
+    id: UInt32, address: UInt64, firstLine: Int32, name: String, file: String, lineTable: [UInt8], truncated: Bool
+  ) {
+    self.id = id
+    self.address = address
+    self.firstLine = firstLine
+    self.name = name
+    self.file = file
+    self.lineTable = lineTable
+    self.truncated = truncated
+  }
+}
+
 /// The writer's final record: how the process ended, and what tracing cost.
 public struct EndInfo: Sendable, Equatable {
   public var timeNs: UInt64
@@ -90,7 +134,9 @@ public enum TraceRecord: Sendable, Equatable {
   case moduleLoad(Module)
   case moduleUnload(timeNs: UInt64, base: UInt64)
   case thread(timeNs: UInt64, tid: UInt32, name: String)
-  case stack(id: StackID, frames: [UInt64])
+  /// Native return addresses and (innermost first) the Python frames above them.
+  case stack(id: StackID, frames: [UInt64], python: [PythonFrameRef])
+  case code(PythonCode)
   case alloc(timeNs: UInt64, ptr: UInt64, size: UInt64, stack: StackID, tid: UInt32, function: AllocFunction?)
   case free(timeNs: UInt64, ptr: UInt64)
   /// A realloc taking its place before the real call (see `reallocDone`).
@@ -158,12 +204,33 @@ extension TraceRecord {
     case MS_REC_STACK.rawValue:
       let r = try need(ms_stack_record_t.self)
       let offset = MemoryLayout<ms_stack_record_t>.size
-      guard offset + Int(r.depth) * 8 <= bytes.count else {
+      let pyOffset = offset + Int(r.depth) * 8
+      let pySize = MemoryLayout<ms_py_frame_t>.size
+      guard pyOffset + Int(r.py_depth) * pySize <= bytes.count else {
         throw RecordError(description: "stack \(r.id) claims more frames than its record holds")
       }
       var frames = [UInt64](repeating: 0, count: Int(r.depth))
       for i in 0..<Int(r.depth) { frames[i] = bytes.loadUnaligned(fromByteOffset: offset + i * 8, as: UInt64.self) }
-      return .stack(id: StackID(r.id), frames: frames)
+      let python = (0..<Int(r.py_depth)).map { i -> PythonFrameRef in
+        let f = bytes.loadUnaligned(fromByteOffset: pyOffset + i * pySize, as: ms_py_frame_t.self)
+        return PythonFrameRef(
+          code: f.code & MS_PY_CODE_MASK, instruction: f.instr, isEntry: f.code & MS_PY_FRAME_ENTRY != 0)
+      }
+      return .stack(id: StackID(r.id), frames: frames, python: python)
+    case MS_REC_CODE.rawValue:
+      let r = try need(ms_code_record_t.self)
+      let offset = MemoryLayout<ms_code_record_t>.size
+      let lengths = [Int(r.name_len), Int(r.file_len), Int(r.linetable_len)]
+      guard offset + lengths.reduce(0, +) <= bytes.count else {
+        throw RecordError(description: "code record \(r.id) is shorter than its contents")
+      }
+      let name = Self.pythonString(bytes, at: offset, count: lengths[0], kind: r.name_kind)
+      let file = Self.pythonString(bytes, at: offset + lengths[0], count: lengths[1], kind: r.file_kind)
+      let tableStart = offset + lengths[0] + lengths[1]
+      return .code(
+        PythonCode(
+          id: r.id, address: r.address, firstLine: r.first_line, name: name, file: file,
+          lineTable: Array(bytes[tableStart..<tableStart + lengths[2]]), truncated: r.flags & UInt8(MS_CODE_TRUNCATED) != 0))
     case MS_REC_THREAD.rawValue:
       let r = try need(ms_thread_record_t.self)
       let nameOffset = MemoryLayout<ms_thread_record_t>.offset(of: \ms_thread_record_t.name)!
@@ -231,8 +298,26 @@ extension TraceRecord {
       return t
     case .moduleLoad(let m): return m.timeNs
     case .end(let e): return e.timeNs
-    case .process, .stack, .unknown: return nil
+    case .process, .stack, .code, .unknown: return nil
     }
+  }
+
+  /// A CPython string as stored: `kind` bytes per character (1: Latin-1,
+  /// 2: UCS-2, 4: UCS-4), little-endian. Unknown kinds read as Latin-1.
+  static func pythonString(_ bytes: UnsafeRawBufferPointer, at offset: Int, count: Int, kind: UInt8) -> String {
+    let raw = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
+    let width = kind == 2 || kind == 4 ? Int(kind) : 1
+    var scalars = String.UnicodeScalarView()
+    for i in stride(from: 0, to: raw.count - width + 1, by: width) {
+      let value: UInt32
+      switch width {
+      case 2: value = UInt32(raw.loadUnaligned(fromByteOffset: i, as: UInt16.self))
+      case 4: value = raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)
+      default: value = UInt32(raw[i])
+      }
+      scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+    }
+    return String(scalars)
   }
 
   /// Encodes an END record (written by the collector).

@@ -69,13 +69,34 @@ public struct RecordBuilder {
     appendRecord(&d, type: MS_REC_REALLOC_DONE.rawValue)
   }
 
-  public mutating func stack(_ id: UInt32, frames: [UInt64]) {
+  /// A STACK record; `python` are (code id, instruction, is entry), innermost first.
+  public mutating func stack(_ id: UInt32, frames: [UInt64], python: [(UInt32, Int32, Bool)] = []) {
     var r = ms_stack_record_t()
     r.id = id
-    r.depth = UInt32(frames.count)
-    let tail: [UInt8] = frames.flatMap { f in (0..<8).map { UInt8(truncatingIfNeeded: f >> UInt64($0 * 8)) } }
+    r.depth = UInt16(frames.count)
+    r.py_depth = UInt16(python.count)
+    var tail: [UInt8] = frames.flatMap(Self.littleEndian)
+    for (code, instr, entry) in python {
+      tail += Self.littleEndian(UInt64(code | (entry ? MS_PY_FRAME_ENTRY : 0)) | UInt64(UInt32(bitPattern: instr)) << 32)
+    }
     appendRecord(&r, type: MS_REC_STACK.rawValue, tail: tail)
   }
+
+  /// A CODE record with ASCII name and file.
+  public mutating func code(_ id: UInt32, name: String, file: String, firstLine: Int32, lineTable: [UInt8]) {
+    var r = ms_code_record_t()
+    r.id = id
+    r.address = 0x7f00_1000 + UInt64(id) * 0x100
+    r.first_line = firstLine
+    r.name_len = UInt32(name.utf8.count)
+    r.file_len = UInt32(file.utf8.count)
+    r.linetable_len = UInt32(lineTable.count)
+    r.name_kind = 1
+    r.file_kind = 1
+    appendRecord(&r, type: MS_REC_CODE.rawValue, tail: Array(name.utf8) + Array(file.utf8) + lineTable)
+  }
+
+  static func littleEndian(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64($0 * 8)) } }
 
   /// A MODULE_LOAD record; `segments` are (vaddr, memsz) pairs relative to `base`.
   public mutating func moduleLoad(

@@ -41,7 +41,7 @@ func sampleTrace() -> RecordBuilder {
   guard case .process(let p) = records[0] else { Issue.record("first record is not PROCESS"); return }
   #expect(p.executable == "/bin/victim")
   #expect(p.arguments == ["victim", "--n", "3"])
-  #expect(records[1] == .stack(id: StackID(1), frames: [0x401000, 0x402000]))
+  #expect(records[1] == .stack(id: StackID(1), frames: [0x401000, 0x402000], python: []))
   #expect(records[2] == .alloc(timeNs: 2_000, ptr: 0x1000, size: 100, stack: StackID(1), tid: 7, function: .malloc))
   #expect(records[3] == .realloc(timeNs: 4_000, oldPtr: 0x1000, size: 300, stack: StackID(1), tid: 7, function: .realloc))
   #expect(records[4] == .reallocDone(timeNs: 4_000, oldPtr: 0x1000, newPtr: 0x2000, tid: 7))

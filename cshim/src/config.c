@@ -18,6 +18,7 @@ ms_config_t g_config = {
     .rss_interval_ns = 100u * 1000000u,
     .run_dir = NULL,
     .output = NULL,
+    .python_frames = 1,
 };
 
 static size_t ms_strlen(const char *s) {
@@ -66,6 +67,8 @@ void ms_config_read(void) {
                                              " is not a whole number from 0 to 3600000; using 100") *
                                1000000u;
     g_config.collector_pid = (int32_t)ms_env_number("MEMSIFT_COLLECTOR_PID", 0, 0x7fffffff, 0, " is not a PID; ignored");
+    g_config.python_frames =
+        (int)ms_env_number("MEMSIFT_PYTHON_FRAMES", 0, 1, 1, " is not 0 or 1; using 1 (Python frames on)");
     const char *dir = ms_env("MEMSIFT_RUN_DIR");
     g_config.run_dir = dir && *dir ? dir : NULL;
     const char *out = ms_env("MEMSIFT_OUTPUT");

@@ -49,6 +49,7 @@ typedef struct ms_config_s {
     const char *run_dir;      /* MEMSIFT_RUN_DIR: a collector drains our ring */
     const char *output;       /* MEMSIFT_OUTPUT: trace path without a collector */
     int32_t collector_pid;    /* MEMSIFT_COLLECTOR_PID: who drains a MEMSIFT_RUN_DIR ring */
+    int python_frames;        /* MEMSIFT_PYTHON_FRAMES (default 1): read CPython's frames */
 } ms_config_t;
 extern ms_config_t g_config;
 void ms_config_read(void);
@@ -139,6 +140,24 @@ int ms_stack_setup(void);
 uint32_t ms_stack_capture(void);
 /* In a fork child: notes whether a claim was cut short by the fork. */
 void ms_stack_after_fork(void);
+
+/* ---- python.c: CPython frames (3.11-3.13) ---- */
+/* A frame as read at the allocation: resolved to a code id only when the
+ * stack it is in is new. */
+typedef struct ms_py_raw_frame_s {
+    const char *code;
+    uint64_t identity; /* what tells this code object from one reusing its address */
+    int32_t instr;
+    uint32_t entry;    /* outermost frame of an evaluation-loop call */
+} ms_py_raw_frame_t;
+#define MS_PY_MAX_DEPTH 256u
+/* Looks for a CPython we can read (at start, and after each dlopen). */
+void ms_python_detect(void);
+/* The calling thread's Python frames, innermost first; 0 when none. */
+uint32_t ms_python_walk(ms_py_raw_frame_t *out, uint32_t max);
+/* The code id of a frame's code object, writing its CODE record on first use. */
+uint32_t ms_python_code_id(const ms_py_raw_frame_t *frame);
+void ms_python_after_fork(void);
 
 /* ---- objects.c ---- */
 /* Records modules loaded or unloaded since the last scan. */

@@ -186,6 +186,7 @@ static void ms_start(void) {
     if (ms_stack_setup() == 0 && ms_begin_trace(0) == 0) {
         /* Only the child handler: we hold no lock a fork could strand. */
         pthread_atfork(NULL, NULL, ms_after_fork_child);
+        ms_python_detect();
         ms_store_release(&g_tracing, 1);
     }
     ms_store_release(&g_start_state, MS_STARTED);
@@ -217,6 +218,7 @@ static void ms_after_fork_child(void) {
     g_generation++;
     g_exit_kind = MS_EXIT_UNKNOWN;
     ms_stack_after_fork();
+    ms_python_after_fork();
     if (ms_begin_trace(1) == 0) g_tracing = 1;
     *g_trace_owner = 1;
     t_in_shim = 0;
@@ -372,6 +374,7 @@ MEMSIFT_EXPORT void *dlopen(const char *file, int mode) {
     void *handle = MS_REAL(void *(*)(const char *, int), dlopen)(file, mode);
     if (handle && g_tracing && ms_guard_enter()) {
         ms_objects_scan();
+        ms_python_detect(); /* a program embedding CPython may load it late */
         ms_guard_leave();
     }
     return handle;

@@ -1,76 +1,45 @@
 /*
- * Stack capture (libunwind) and the stack table that deduplicates stacks.
+ * Stack capture and the stack table that deduplicates stacks.
  *
- * The table is an open-addressing hash set keyed by a 128-bit hash of the
- * frames, lock-free: a slot is claimed by a CAS on its first key word, and
- * published by a release store of its id. The frames themselves are not
- * kept; two distinct stacks sharing all 128 bits of hash would share an id
- * (about 2^-64 likely for a billion stacks), which is the trade for a table
- * that needs no arena and no lock.
- *
- * Each slot remembers the generation in which its STACK record was written;
- * a fork child bumps g_generation, so the first event to use a stack in the
- * child writes it again into the child's own trace.
+ * A stack is the native return addresses (libunwind) and, in a CPython
+ * process, the Python frames the thread is executing. Its key in the table
+ * (idtable.h) hashes both; only a new stack pays for resolving its code
+ * objects and writing its STACK record.
  */
 #include "internal.h"
 #include "guard.h"
+#include "idtable.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <string.h>
-#include <sys/mman.h>
-
-typedef struct ms_stack_slot_s {
-    uint64_t key1; /* 0: empty; claimed by CAS */
-    uint64_t key2; /* written before id is published */
-    uint32_t id;   /* 0 until published */
-    uint32_t generation;
-} ms_stack_slot_t;
 
 #define MS_STACK_SLOTS_LOG2 20u
-#define MS_STACK_PROBES 256u
 #define MS_SKIP_MAX 8u
-#define MS_CLAIM_SPINS (1u << 20)
-/* key1 of a slot whose claim died with a fork: never equal to a key (keys
- * are odd), never empty. */
-#define MS_SLOT_TOMBSTONE 2u
 
-static ms_stack_slot_t *g_slots;
-static uint64_t g_slot_mask;
-static uint32_t g_next_stack_id = 1;
-/* Claims between their CAS and their publication. Copied into a fork child,
- * a non-zero count means some slot there will never be published. */
-static uint32_t g_claims_in_flight;
-static int g_orphaned_claims;
+static ms_idtable_t g_stacks;
 
 int ms_stack_setup(void) {
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    size_t bytes = sizeof(ms_stack_slot_t) << MS_STACK_SLOTS_LOG2;
-    /* Untouched pages cost nothing; the table is as big as it is so that it
-     * never needs to grow (growing a lock-free table is not worth it here). */
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return -1;
-    g_slots = p;
-    g_slot_mask = (1ull << MS_STACK_SLOTS_LOG2) - 1;
-    return 0;
+    return ms_idtable_init(&g_stacks, MS_STACK_SLOTS_LOG2);
 }
 
-static inline uint64_t ms_mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static void ms_emit_stack(uint32_t id, void *const *frames, uint32_t depth) {
-    uint32_t size = (uint32_t)(sizeof(ms_stack_record_t) + (size_t)depth * 8u);
+static void ms_emit_stack(uint32_t id, void *const *frames, uint32_t depth, const ms_py_raw_frame_t *py,
+                          uint32_t py_depth) {
+    /* Code ids first: their CODE records go before the STACK that names them. */
+    ms_py_frame_t resolved[MS_PY_MAX_DEPTH];
+    for (uint32_t i = 0; i < py_depth; i++) {
+        resolved[i].code = ms_python_code_id(&py[i]) | (py[i].entry ? MS_PY_FRAME_ENTRY : 0);
+        resolved[i].instr = py[i].instr;
+    }
+    uint32_t size = (uint32_t)(sizeof(ms_stack_record_t) + (size_t)depth * 8u + (size_t)py_depth * sizeof(ms_py_frame_t));
     uint8_t *rec = ms_ring_reserve(&g_ring, size, MS_REC_STACK, 0);
     ms_stack_record_t *r = (ms_stack_record_t *)rec;
     r->id = id;
-    r->depth = depth;
+    r->depth = (uint16_t)depth;
+    r->py_depth = (uint16_t)py_depth;
     memcpy(rec + sizeof *r, frames, (size_t)depth * 8u);
+    memcpy(rec + sizeof *r + (size_t)depth * 8u, resolved, (size_t)py_depth * sizeof(ms_py_frame_t));
     ms_ring_commit(rec);
 }
 
@@ -85,67 +54,31 @@ static void ms_check_modules(void *const *frames, uint32_t depth) {
     }
 }
 
-static uint32_t ms_stack_intern(void *const *frames, uint32_t depth) {
-    /* Two independent multiplicative lanes per frame (cheap: this runs on
-     * every allocation), each finished with a full avalanche. */
+static uint32_t ms_stack_intern(void *const *frames, uint32_t depth, const ms_py_raw_frame_t *py, uint32_t py_depth) {
+    /* The module epoch is in the key: equal return addresses in a library
+     * loaded after a dlclose make a different stack. */
     uint64_t epoch = ms_load_relaxed(&g_module_epoch);
-    uint64_t h1 = 0x9e3779b97f4a7c15ULL ^ depth ^ (epoch << 32), h2 = 0x6a09e667f3bcc909ULL + depth + epoch;
-    for (uint32_t i = 0; i < depth; i++) {
-        uint64_t f = (uint64_t)(uintptr_t)frames[i];
-        h1 = (h1 ^ f) * 0x9e3779b97f4a7c15ULL;
-        h1 ^= h1 >> 32;
-        h2 = (h2 + f) * 0xc2b2ae3d27d4eb4fULL;
-        h2 ^= h2 >> 29;
+    ms_hash_t h = ms_hash_start(depth ^ ((uint64_t)py_depth << 16) ^ (epoch << 32));
+    for (uint32_t i = 0; i < depth; i++) ms_hash_add(&h, (uint64_t)(uintptr_t)frames[i]);
+    for (uint32_t i = 0; i < py_depth; i++) {
+        ms_hash_add(&h, (uint64_t)(uintptr_t)py[i].code ^ py[i].identity);
+        ms_hash_add(&h, (uint64_t)(uint32_t)py[i].instr | ((uint64_t)py[i].entry << 32));
     }
-    h1 = ms_mix(h1) | 1; /* 0 marks an empty slot */
-    h2 = ms_mix(h2);
-    uint32_t generation = ms_load_relaxed(&g_generation);
-    uint64_t i = h1 & g_slot_mask;
-    for (uint32_t probe = 0; probe < MS_STACK_PROBES; probe++, i = (i + 1) & g_slot_mask) {
-        ms_stack_slot_t *s = &g_slots[i];
-        uint64_t key = ms_load_acquire(&s->key1);
-        if (key == 0) {
-            ms_fetch_add_relaxed(&g_claims_in_flight, 1);
-            if (ms_cas_acq_rel(&s->key1, &key, h1)) {
-                uint32_t id = ms_fetch_add_relaxed(&g_next_stack_id, 1);
-                s->key2 = h2;
-                ms_store_relaxed(&s->generation, generation);
-                ms_store_release(&s->id, id);
-                __atomic_fetch_sub(&g_claims_in_flight, 1, __ATOMIC_RELEASE);
-                ms_check_modules(frames, depth);
-                ms_emit_stack(id, frames, depth);
-                return id;
-            }
-            __atomic_fetch_sub(&g_claims_in_flight, 1, __ATOMIC_RELEASE);
-            /* Lost the race: `key` now holds the winner's key1. */
-        }
-        if (key != h1) continue;
-        /* The claimer publishes within a few instructions. The wait is
-         * bounded: in a fork child, a slot another thread was claiming at the
-         * moment of fork is never published. Such a slot is passed over and,
-         * in a child that may hold one, buried, so it costs one wait only
-         * (the stack takes another slot and id, which is harmless). */
-        uint32_t id = 0;
-        for (uint32_t spin = 0; spin < MS_CLAIM_SPINS && (id = ms_load_acquire(&s->id)) == 0; spin++) ms_cpu_relax();
-        if (id == 0) {
-            uint64_t orphan = h1;
-            if (g_orphaned_claims) ms_cas_acq_rel(&s->key1, &orphan, (uint64_t)MS_SLOT_TOMBSTONE);
-            continue;
-        }
-        if (s->key2 != h2) continue;
-        uint32_t seen = ms_load_relaxed(&s->generation);
-        if (MS_UNLIKELY(seen != generation) && ms_cas_acq_rel(&s->generation, &seen, generation))
-            ms_emit_stack(id, frames, depth);
-        return id;
+    h = ms_hash_finish(h);
+    int announce;
+    uint32_t id = ms_idtable_intern(&g_stacks, h.h1, h.h2, &announce);
+    if (id == 0) {
+        ms_fetch_add_relaxed(&g_ring.header->stack_table_full, 1);
+        return MS_STACK_UNKNOWN;
     }
-    ms_fetch_add_relaxed(&g_ring.header->stack_table_full, 1);
-    return MS_STACK_UNKNOWN;
+    if (announce) {
+        ms_check_modules(frames, depth);
+        ms_emit_stack(id, frames, depth, py, py_depth);
+    }
+    return id;
 }
 
-void ms_stack_after_fork(void) {
-    if (g_claims_in_flight) g_orphaned_claims = 1;
-    g_claims_in_flight = 0;
-}
+void ms_stack_after_fork(void) { ms_idtable_after_fork(&g_stacks); }
 
 uint32_t ms_stack_capture(void) {
     void *frames[MS_MAX_DEPTH + MS_SKIP_MAX];
@@ -158,5 +91,7 @@ uint32_t ms_stack_capture(void) {
         if (ip >= g_self_begin && ip < g_self_end) continue;
         frames[depth++] = frames[i];
     }
-    return ms_stack_intern(frames, depth);
+    ms_py_raw_frame_t py[MS_PY_MAX_DEPTH];
+    uint32_t py_depth = ms_python_walk(py, MS_PY_MAX_DEPTH);
+    return ms_stack_intern(frames, depth, py, py_depth);
 }

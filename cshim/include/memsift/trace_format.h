@@ -37,7 +37,7 @@
 
 /* "MEMSIFT\0" read as a little-endian uint64. */
 #define MEMSIFT_TRACE_MAGIC 0x00544649534D454DULL
-#define MEMSIFT_FORMAT_VERSION 1
+#define MEMSIFT_FORMAT_VERSION 2
 
 /* ms_file_header_t.flags */
 #define MS_FILE_ZSTD 0x1u /* everything after the header is one zstd stream */
@@ -82,6 +82,7 @@ enum ms_record_type {
     MS_REC_END = 11,          /* ms_end_record_t: the writer's last word */
     MS_REC_REALLOC_DONE = 12, /* ms_realloc_done_record_t, after the real call */
     MS_REC_SNAPSHOT = 13,     /* ms_snapshot_record_t + label */
+    MS_REC_CODE = 14,         /* ms_code_record_t + name + file + line table (version 2) */
 };
 
 /* Which interposed function made an ALLOC/REALLOC record (header aux byte). */
@@ -156,15 +157,61 @@ typedef struct ms_thread_record_s {
 } ms_thread_record_t;
 
 /* MS_REC_STACK: stack `id`, innermost frame first. Frames are return
- * addresses (the caller of the allocator first). A stack may be written after
- * the first event that uses it (another thread interned it first), so readers
- * resolve ids at the end, not in order. */
+ * addresses (the caller of the allocator first), followed (version 2) by the
+ * Python frames the thread was executing, innermost first. A stack may be
+ * written after the first event that uses it (another thread interned it
+ * first), so readers resolve ids at the end, not in order.
+ *
+ * Version 1 had one uint32 depth; its high half (py_depth) was always 0, so
+ * a version 1 record reads the same. */
 typedef struct ms_stack_record_s {
     ms_record_header_t h;
     uint32_t id;
-    uint32_t depth;
-    /* uint64_t frames[depth]; */
+    uint16_t depth;    /* native frames */
+    uint16_t py_depth; /* Python frames after them */
+    /* uint64_t frames[depth]; ms_py_frame_t py_frames[py_depth]; */
 } ms_stack_record_t;
+
+/* One Python frame: the code object it runs (an id of a CODE record) and
+ * the instruction it is executing. */
+typedef struct ms_py_frame_s {
+    uint32_t code;  /* code id, | MS_PY_FRAME_ENTRY */
+    int32_t instr;  /* index (2-byte code units) of the executing instruction
+                       in co_code; -1: the frame has not started (its line is
+                       co_firstlineno) */
+} ms_py_frame_t;
+
+/* Set on the outermost frame of each call into the interpreter's evaluation
+ * loop (3.11 `is_entry`; 3.12+ the frame under a C-stack entry frame): the
+ * frames up to and including it ran in one native _PyEval_EvalFrameDefault
+ * frame, which is where the analyzer splices them in. */
+#define MS_PY_FRAME_ENTRY 0x80000000u
+#define MS_PY_CODE_MASK 0x7FFFFFFFu
+
+/* MS_REC_CODE: a Python code object, written once per process before (or,
+ * from another thread, just after) the first stack that uses it. Followed by
+ * name_len bytes of co_qualname, file_len bytes of co_filename, each in
+ * CPython's compact string kind (1: Latin-1, of which ASCII; 2: UCS-2;
+ * 4: UCS-4; little-endian), and linetable_len bytes of co_linetable
+ * (3.11+ location table). Ids are per process; a code object freed and its
+ * address reused gets a new id. */
+typedef struct ms_code_record_s {
+    ms_record_header_t h;
+    uint64_t address; /* the code object's address (for debugging) */
+    uint32_t id;
+    int32_t first_line; /* co_firstlineno */
+    uint32_t name_len;
+    uint32_t file_len;
+    uint32_t linetable_len;
+    uint8_t name_kind;
+    uint8_t file_kind;
+    uint8_t flags; /* MS_CODE_* */
+    uint8_t reserved;
+} ms_code_record_t;
+
+#define MS_CODE_TRUNCATED 0x1u /* a string or the line table was cut to its cap */
+/* Code id of a code object the shim could not record (its table was full). */
+#define MS_CODE_UNKNOWN 0u
 
 /* Stack id for events whose stack could not be captured or interned. */
 #define MS_STACK_UNKNOWN 0u
@@ -298,5 +345,7 @@ _Static_assert(sizeof(ms_rss_record_t) == 24, "rss record layout");
 _Static_assert(sizeof(ms_exit_record_t) == 24, "exit record layout");
 _Static_assert(sizeof(ms_end_record_t) == 56, "end record layout");
 _Static_assert(sizeof(ms_snapshot_record_t) == 24, "snapshot record layout");
+_Static_assert(sizeof(ms_py_frame_t) == 8, "python frame layout");
+_Static_assert(sizeof(ms_code_record_t) == 40, "code record layout");
 
 #endif
