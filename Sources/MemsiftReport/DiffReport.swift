@@ -54,7 +54,7 @@ public enum DiffReport {
       .sorted { (abs($0.value.bytesDiff), $1.key) > (abs($1.value.bytesDiff), $0.key) }
       .map { row -> DiffRow in
         var r = row.value
-        if grouped { r.frames = Array(r.frames.prefix(1)) }
+        if grouped { r.frames = old.builder.grouped(r.frames) }
         return r
       }
     if let top { ranked = Array(ranked.prefix(top)) }

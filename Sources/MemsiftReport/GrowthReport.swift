@@ -67,7 +67,7 @@ public enum GrowthReport {
     return ranked.map { r in
       var row = r.row
       let frames = builder.frames(of: r.stack)
-      row.frames = builder.grouping == .stack ? frames : Array(frames.prefix(1))
+      row.frames = builder.grouping == .stack ? frames : builder.grouped(frames)
       return row
     }
   }

@@ -38,22 +38,31 @@ public struct SiteReportBuilder {
   public let symbolizer: Symbolizer
   public let grouping: SiteGrouping
   public let keepAllocatorFrames: Bool
+  public let view: FrameView
+  private let python: PythonFrames
 
-  public init(analysis: TraceAnalysis, symbolizer: Symbolizer, grouping: SiteGrouping, keepAllocatorFrames: Bool) {
+  public init(
+    analysis: TraceAnalysis, symbolizer: Symbolizer, grouping: SiteGrouping, keepAllocatorFrames: Bool,
+    view: FrameView = .merged
+  ) {
     self.analysis = analysis
     self.symbolizer = symbolizer
     self.grouping = grouping
     self.keepAllocatorFrames = keepAllocatorFrames
+    self.view = view
+    python = PythonFrames(codes: analysis.codes)
   }
 
-  /// The frames of a stack, symbolized against the modules loaded when it was captured.
+  /// The frames of a stack in this builder's view, native ones symbolized
+  /// against the modules loaded when it was captured.
   public func frames(of stack: StackID) -> [SymbolizedFrame] {
     let addresses = analysis.stacks[stack] ?? []
     let all = addresses.flatMap { address -> [SymbolizedFrame] in
       guard let module = analysis.module(containing: address, inStack: stack) else { return [Symbolizer.unknown(address)] }
       return symbolizer.symbolize(address, in: ModuleImage(module.module))
     }
-    return keepAllocatorFrames ? all : AllocatorFrames.trimmed(all)
+    let native = keepAllocatorFrames ? all : AllocatorFrames.trimmed(all)
+    return view.frames(native: native, runs: python.runs(analysis.pythonStacks[stack] ?? []))
   }
 
   /// Rows ranked by `metric` (largest first), `top` of them (nil: all).
@@ -67,7 +76,7 @@ public struct SiteReportBuilder {
     var groups: [String: (stats: SiteStats, frames: [SymbolizedFrame], weight: UInt64)] = [:]
     for (stack, stats) in sites {
       let frames = frames(of: stack)
-      let key = groupKey(frames.first)
+      let key = groupKey(namingFrame(frames))
       let weight = metric.value(stats)
       var g = groups[key] ?? (SiteStats(), frames, weight)
       g.stats += stats
@@ -83,7 +92,7 @@ public struct SiteReportBuilder {
   /// every frame's function, file, line and module name (module+offset when
   /// unnamed); for the other groupings, the innermost frame's key.
   public func matchKey(_ frames: [SymbolizedFrame]) -> String {
-    guard grouping == .stack else { return groupKey(frames.first) }
+    guard grouping == .stack else { return groupKey(namingFrame(frames)) }
     return frames.map { f in
       let module = f.module.split(separator: "/").last.map(String.init) ?? f.module
       guard let function = f.function else { return "\(module)+0x\(String(f.offset, radix: 16))" }
@@ -102,8 +111,16 @@ public struct SiteReportBuilder {
     }
   }
 
+  /// The frame a group is named by: the innermost Python frame when there
+  /// is one (the line of Python code that allocated, as tracemalloc names
+  /// it), else the innermost frame. Modules are always native.
+  private func namingFrame(_ frames: [SymbolizedFrame]) -> SymbolizedFrame? {
+    guard grouping != .module else { return frames.first }
+    return frames.first { $0.kind == .python } ?? frames.first
+  }
+
   /// A group shows the frame that names it.
-  private func grouped(_ frames: [SymbolizedFrame]) -> [SymbolizedFrame] {
-    Array(frames.prefix(1))
+  func grouped(_ frames: [SymbolizedFrame]) -> [SymbolizedFrame] {
+    namingFrame(frames).map { [$0] } ?? []
   }
 }

@@ -53,8 +53,12 @@ public enum SiteText {
     }
   }
 
-  /// "function — file:line — module", or module+offset when unknown.
+  /// "function — file:line — module", or module+offset when unknown; a
+  /// Python frame is "function — file:line [python]".
   public static func line(_ f: SymbolizedFrame) -> String {
+    if f.kind == .python {
+      return "\(f.function ?? "?") — \(f.file ?? "?"):\(f.line.map(String.init) ?? "?") [python]"
+    }
     let module = f.module.split(separator: "/").last.map(String.init) ?? f.module
     guard let function = f.function else { return "\(module)+0x\(String(f.offset, radix: 16))" }
     var parts = [function]

@@ -123,9 +123,12 @@ public enum TotalsReport {
       var module: String
       var address: UInt64
       var inlined: Bool
+      /// "python" or "native"
+      var kind: String
 
       init(_ f: SymbolizedFrame) {
         (function, file, line, module, address, inlined) = (f.function, f.file, f.line, f.module, f.address, f.inlined)
+        kind = f.kind.rawValue
       }
     }
     struct Site: Encodable {

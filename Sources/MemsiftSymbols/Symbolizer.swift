@@ -9,6 +9,11 @@ import MemsiftFormat
 /// expands into several frames: the inlined ones first (`inlined` true),
 /// then the function they were inlined into.
 public struct SymbolizedFrame: Sendable, Equatable, Hashable {
+  /// A machine-code frame, or a frame of the Python interpreter's own stack.
+  public enum Kind: String, Sendable, Hashable {
+    case native, python
+  }
+
   /// Demangled unless the symbolizer was asked to keep raw names; nil when unknown.
   public var function: String?
   public var file: String?
@@ -20,10 +25,13 @@ public struct SymbolizedFrame: Sendable, Equatable, Hashable {
   /// The address relative to the module's load bias.
   public var offset: UInt64
   public var inlined: Bool
+  public var kind: Kind
 
   public init(
-    function: String?, file: String?, line: Int?, module: String, address: UInt64, offset: UInt64, inlined: Bool
+    function: String?, file: String?, line: Int?, module: String, address: UInt64, offset: UInt64, inlined: Bool,
+    kind: Kind = .native
   ) {
+    self.kind = kind
     self.function = function
     self.file = file
     self.line = line

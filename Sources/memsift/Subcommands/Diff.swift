@@ -25,17 +25,10 @@ extension MemsiftCommand {
     @Option(help: "Sites shown (text: 10 by default; json: all unless given).")
     var top: Int?
 
-    @Option(name: .customLong("group-by"), help: "Group sites by stack, function, line, file or module.")
-    var groupBy: SiteGrouping = .stack
-
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    @Option(name: .customLong("debug-dir"), help: "Also look for separate debug files here (repeatable).")
-    var debugDirectories: [String] = []
-
-    @Flag(name: .customLong("keep-allocator-frames"), help: "Show malloc, operator new and similar wrapper frames.")
-    var keepAllocatorFrames = false
+    @OptionGroup var sites: SiteOptions
 
     mutating func validate() throws {
       if let top, top < 1 { throw ValidationError("--top must be at least 1") }
@@ -46,12 +39,9 @@ extension MemsiftCommand {
         let exists = { (path: String) in FileManager.default.fileExists(atPath: path) }
         let (oldPath, oldPoint) = try TracePoint.parse(old, fileExists: exists)
         let (newPath, newPoint) = try TracePoint.parse(new, fileExists: exists)
-        let symbolizer = makeSymbolizer(debugDirectories: debugDirectories)
+        let symbolizer = sites.symbolizer()
         func side(_ analysis: TraceAnalysis, _ capture: PointCapture) -> DiffSide {
-          DiffSide(
-            builder: SiteReportBuilder(
-              analysis: analysis, symbolizer: symbolizer, grouping: groupBy, keepAllocatorFrames: keepAllocatorFrames),
-            capture: capture)
+          DiffSide(builder: sites.builder(analysis, symbolizer: symbolizer), capture: capture)
         }
         let oldSide: DiffSide
         let newSide: DiffSide

@@ -29,8 +29,7 @@ extension MemsiftCommand {
     @Option(help: "Sites shown (default 10).")
     var top: Int = 10
 
-    @Option(name: .customLong("group-by"), help: "Group sites by stack, function, line, file or module.")
-    var groupBy: SiteGrouping = .stack
+    @OptionGroup var sites: SiteOptions
 
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
@@ -62,9 +61,8 @@ extension MemsiftCommand {
           points = (1..<samples).map { .seconds(span * Double($0) / Double(samples)) } + [.end]
         }
         let analysis = try TraceAnalysis.read(path: trace, points: points)
-        let symbolizer = Symbolizer()
-        let builder = SiteReportBuilder(
-          analysis: analysis, symbolizer: symbolizer, grouping: groupBy, keepAllocatorFrames: false)
+        let symbolizer = sites.symbolizer()
+        let builder = sites.builder(analysis, symbolizer: symbolizer)
         let rows = GrowthReport.rows(builder: builder, captures: analysis.captures, top: top)
         switch format {
         case .text: print(GrowthReport.text(path: trace, captures: analysis.captures, rows: rows), terminator: "")

@@ -5,9 +5,6 @@ import MemsiftFormat
 import MemsiftReport
 import MemsiftSymbols
 
-extension SiteGrouping: ExpressibleByArgument {}
-extension SiteMetric: ExpressibleByArgument {}
-
 extension MemsiftCommand {
   struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,17 +28,7 @@ extension MemsiftCommand {
     @Option(help: "Rank by peak, leaked, allocated, allocations or temporary (text: only that section).")
     var sort: SiteMetric?
 
-    @Option(name: .customLong("group-by"), help: "Group sites by stack, function, line, file or module.")
-    var groupBy: SiteGrouping = .stack
-
-    @Option(name: .customLong("debug-dir"), help: "Also look for separate debug files here (repeatable).")
-    var debugDirectories: [String] = []
-
-    @Flag(name: .customLong("no-demangle"), help: "Keep mangled C++/Swift names.")
-    var noDemangle = false
-
-    @Flag(name: .customLong("keep-allocator-frames"), help: "Show malloc, operator new and similar wrapper frames.")
-    var keepAllocatorFrames = false
+    @OptionGroup var sites: SiteOptions
 
     @Option(name: .shortAndLong, help: "Write the report to this file instead of stdout.")
     var output: String?
@@ -71,9 +58,8 @@ extension MemsiftCommand {
         printError("\(path): \(error)")
         throw ExitCode.failure
       }
-      let symbolizer = makeSymbolizer(debugDirectories: debugDirectories, demangle: !noDemangle)
-      let builder = SiteReportBuilder(
-        analysis: analysis, symbolizer: symbolizer, grouping: groupBy, keepAllocatorFrames: keepAllocatorFrames)
+      let symbolizer = sites.symbolizer()
+      let builder = sites.builder(analysis, symbolizer: symbolizer)
       let summary = analysis.summary
       var text: String
       switch format {
