@@ -66,11 +66,15 @@ public struct PythonFrameRef: Sendable, Hashable {
   public var instruction: Int32
   /// The outermost frame of one native call of the evaluation loop.
   public var isEntry: Bool
+  /// Not yet at its first traceable instruction: CPython (tracebacks,
+  /// tracemalloc) does not show it, and neither do the reports.
+  public var isIncomplete: Bool
 
-  public init(code: UInt32, instruction: Int32, isEntry: Bool) {
+  public init(code: UInt32, instruction: Int32, isEntry: Bool, isIncomplete: Bool = false) {
     self.code = code
     self.instruction = instruction
     self.isEntry = isEntry
+    self.isIncomplete = isIncomplete
   }
 }
 
@@ -214,7 +218,8 @@ extension TraceRecord {
       let python = (0..<Int(r.py_depth)).map { i -> PythonFrameRef in
         let f = bytes.loadUnaligned(fromByteOffset: pyOffset + i * pySize, as: ms_py_frame_t.self)
         return PythonFrameRef(
-          code: f.code & MS_PY_CODE_MASK, instruction: f.instr, isEntry: f.code & MS_PY_FRAME_ENTRY != 0)
+          code: f.code & MS_PY_CODE_MASK, instruction: f.instr, isEntry: f.code & MS_PY_FRAME_ENTRY != 0,
+          isIncomplete: f.code & MS_PY_FRAME_INCOMPLETE != 0)
       }
       return .stack(id: StackID(r.id), frames: frames, python: python)
     case MS_REC_CODE.rawValue:

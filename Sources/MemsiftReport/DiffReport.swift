@@ -33,7 +33,7 @@ public enum DiffReport {
     var merged: [String: DiffRow] = [:]
     func add(_ side: DiffSide, isOld: Bool) {
       for (stack, live) in side.capture.live {
-        let frames = side.builder.frames(of: stack)
+        let frames = side.builder.siteFrames(of: stack)
         let key = side.builder.matchKey(frames)
         var row = merged[key] ?? DiffRow(old: SiteLive(bytes: 0, count: 0), new: SiteLive(bytes: 0, count: 0), frames: frames)
         if isOld {
@@ -49,14 +49,9 @@ public enum DiffReport {
     }
     add(old, isOld: true)
     add(new, isOld: false)
-    let grouped = old.builder.grouping != .stack
     var ranked = merged.filter { $0.value.bytesDiff != 0 || $0.value.countDiff != 0 }
       .sorted { (abs($0.value.bytesDiff), $1.key) > (abs($1.value.bytesDiff), $0.key) }
-      .map { row -> DiffRow in
-        var r = row.value
-        if grouped { r.frames = old.builder.grouped(r.frames) }
-        return r
-      }
+      .map(\.value)
     if let top { ranked = Array(ranked.prefix(top)) }
     return ranked
   }

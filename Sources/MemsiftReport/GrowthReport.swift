@@ -47,7 +47,7 @@ public enum GrowthReport {
       for (stack, v) in series { grouped["\(stack.rawValue)"] = (v, stack) }
     } else {
       for (stack, v) in series {
-        let key = builder.matchKey(builder.frames(of: stack))
+        let key = builder.matchKey(builder.siteFrames(of: stack))
         var g = grouped[key] ?? ([UInt64](repeating: 0, count: captures.count), stack)
         for i in v.indices { g.values[i] += v[i] }
         grouped[key] = g
@@ -66,8 +66,7 @@ public enum GrowthReport {
     if let top { ranked = Array(ranked.prefix(top)) }
     return ranked.map { r in
       var row = r.row
-      let frames = builder.frames(of: r.stack)
-      row.frames = builder.grouping == .stack ? frames : builder.grouped(frames)
+      row.frames = builder.siteFrames(of: r.stack)
       return row
     }
   }

@@ -65,6 +65,20 @@ public struct SiteReportBuilder {
     return view.frames(native: native, runs: python.runs(analysis.pythonStacks[stack] ?? []))
   }
 
+  /// What a row shows for `stack`: all its frames with `--group-by stack`,
+  /// else the one frame that names its group. The innermost Python frame
+  /// names Python code whatever the native frames are, so those stacks need
+  /// no native symbolization to be grouped.
+  public func siteFrames(of stack: StackID) -> [SymbolizedFrame] {
+    guard grouping != .stack else { return frames(of: stack) }
+    if grouping != .module, view != .native,
+      let innermost = analysis.pythonStacks[stack]?.first(where: { !$0.isIncomplete })
+    {
+      return [python.frame(innermost)]
+    }
+    return grouped(frames(of: stack))
+  }
+
   /// Rows ranked by `metric` (largest first), `top` of them (nil: all).
   public func rows(by metric: SiteMetric, top: Int?) -> [SiteRow] {
     let sites = analysis.sites.filter { $0.value.allocations > 0 }
@@ -75,8 +89,8 @@ public struct SiteReportBuilder {
     }
     var groups: [String: (stats: SiteStats, frames: [SymbolizedFrame], weight: UInt64)] = [:]
     for (stack, stats) in sites {
-      let frames = frames(of: stack)
-      let key = groupKey(namingFrame(frames))
+      let frames = siteFrames(of: stack)
+      let key = groupKey(frames.first)
       let weight = metric.value(stats)
       var g = groups[key] ?? (SiteStats(), frames, weight)
       g.stats += stats
@@ -85,7 +99,7 @@ public struct SiteReportBuilder {
     }
     var ranked = groups.sorted { (metric.value($0.value.stats), $1.key) > (metric.value($1.value.stats), $0.key) }
     if let top { ranked = Array(ranked.prefix(top)) }
-    return ranked.map { SiteRow(stats: $0.value.stats, frames: grouped($0.value.frames)) }
+    return ranked.map { SiteRow(stats: $0.value.stats, frames: $0.value.frames) }
   }
 
   /// The identity of a site that survives ASLR and rebuilds: for `stack`,
@@ -120,7 +134,7 @@ public struct SiteReportBuilder {
   }
 
   /// A group shows the frame that names it.
-  func grouped(_ frames: [SymbolizedFrame]) -> [SymbolizedFrame] {
+  private func grouped(_ frames: [SymbolizedFrame]) -> [SymbolizedFrame] {
     namingFrame(frames).map { [$0] } ?? []
   }
 }

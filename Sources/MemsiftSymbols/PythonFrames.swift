@@ -34,12 +34,13 @@ public final class PythonFrames {
   }
 
   /// `refs` (innermost first) cut into the runs that each native call of the
-  /// evaluation loop executed: a run ends at its entry frame.
+  /// evaluation loop executed: a run ends at its entry frame. Incomplete
+  /// frames are left out; a run of only those stays, empty, in its place.
   public func runs(_ refs: [PythonFrameRef]) -> [[SymbolizedFrame]] {
     var runs: [[SymbolizedFrame]] = []
     var run: [SymbolizedFrame] = []
     for ref in refs {
-      run.append(frame(ref))
+      if !ref.isIncomplete { run.append(frame(ref)) }
       if ref.isEntry {
         runs.append(run)
         run = []

@@ -447,9 +447,14 @@ struct Report: Decodable {
     var module: String
     var address: UInt64
     var inlined: Bool
+    /// "python" or "native"
+    var kind: String?
+
+    var isPython: Bool { kind == "python" }
 
     var description: String {
       "\(function ?? "?") \(file ?? "?"):\(line.map(String.init) ?? "?") \(module)\(inlined ? " (inlined)" : "")"
+        + (isPython ? " [python]" : "")
     }
   }
 

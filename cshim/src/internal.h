@@ -148,7 +148,7 @@ typedef struct ms_py_raw_frame_s {
     const char *code;
     uint64_t identity; /* what tells this code object from one reusing its address */
     int32_t instr;
-    uint32_t entry;    /* outermost frame of an evaluation-loop call */
+    uint32_t flags;    /* MS_PY_FRAME_ENTRY, MS_PY_FRAME_INCOMPLETE */
 } ms_py_raw_frame_t;
 #define MS_PY_MAX_DEPTH 256u
 /* Looks for a CPython we can read (at start, and after each dlopen). */

@@ -116,7 +116,7 @@ uint32_t ms_python_walk(ms_py_raw_frame_t *out, uint32_t max) {
         if ((int8_t)owner == L->owner_cstack) {
             /* The entry frame of a C call of the evaluation loop: the frame
              * inside it was the first that call ran. */
-            if (n) out[n - 1].entry = 1;
+            if (n) out[n - 1].flags |= MS_PY_FRAME_ENTRY;
             continue;
         }
         const char *co = LOAD_PTR(f, L->frame_code);
@@ -132,7 +132,11 @@ uint32_t ms_python_walk(ms_py_raw_frame_t *out, uint32_t max) {
         out[n].code = co;
         out[n].identity = ms_code_identity(L, co);
         out[n].instr = (int32_t)((instr - (co + L->code_adaptive)) / 2);
-        out[n].entry = L->frame_is_entry >= 0 && *(const uint8_t *)(f + L->frame_is_entry);
+        out[n].flags = 0;
+        if (L->frame_is_entry >= 0 && *(const uint8_t *)(f + L->frame_is_entry)) out[n].flags |= MS_PY_FRAME_ENTRY;
+        /* CPython's _PyFrame_IsIncomplete */
+        if ((int8_t)owner != L->owner_generator && out[n].instr < *(const int32_t *)(co + L->code_firsttraceable))
+            out[n].flags |= MS_PY_FRAME_INCOMPLETE;
         n++;
     }
     if (n && !g_py_confirmed) g_py_confirmed = 1;

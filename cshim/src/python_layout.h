@@ -24,12 +24,14 @@ typedef struct ms_py_layout_s {
     int16_t frame_owner;
     int16_t frame_is_entry; /* 3.11 only (-1: absent) */
     int8_t owner_cstack;    /* FRAME_OWNED_BY_CSTACK (-1: absent, 3.11) */
+    int8_t owner_generator; /* FRAME_OWNED_BY_GENERATOR: never incomplete */
     /* PyCodeObject */
     int16_t code_firstlineno;
     int16_t code_filename;
     int16_t code_qualname;
     int16_t code_linetable;
     int16_t code_adaptive;  /* co_code_adaptive, where instructions start */
+    int16_t code_firsttraceable; /* _co_firsttraceable (int): the frame is incomplete before it */
     /* str: data of a compact ASCII string, of a compact non-ASCII one */
     int16_t str_ascii_data;
     int16_t str_compact_data;
@@ -47,19 +49,19 @@ typedef struct ms_py_layout_s {
 static const ms_py_layout_t ms_py_layouts[] = {
     {.major = 3, .minor = 11, .tstate_cframe = 56, .current_frame = 8,
      .frame_code = 32, .frame_previous = 48, .frame_instr = 56, .frame_owner = 69, .frame_is_entry = 68,
-     .owner_cstack = -1,
+     .owner_cstack = -1, .owner_generator = 1,
      .code_firstlineno = 72, .code_filename = 112, .code_qualname = 128, .code_linetable = 136,
-     .code_adaptive = 184, .str_ascii_data = 48, .str_compact_data = 72},
+     .code_adaptive = 184, .code_firsttraceable = 168, .str_ascii_data = 48, .str_compact_data = 72},
     {.major = 3, .minor = 12, .tstate_cframe = 56, .current_frame = 0,
      .frame_code = 0, .frame_previous = 8, .frame_instr = 56, .frame_owner = 70, .frame_is_entry = -1,
-     .owner_cstack = 3,
+     .owner_cstack = 3, .owner_generator = 1,
      .code_firstlineno = 68, .code_filename = 112, .code_qualname = 128, .code_linetable = 136,
-     .code_adaptive = 192, .str_ascii_data = 40, .str_compact_data = 56},
+     .code_adaptive = 192, .code_firsttraceable = 176, .str_ascii_data = 40, .str_compact_data = 56},
     {.major = 3, .minor = 13, .tstate_cframe = -1, .current_frame = 72,
      .frame_code = 0, .frame_previous = 8, .frame_instr = 56, .frame_owner = 70, .frame_is_entry = -1,
-     .owner_cstack = 3,
+     .owner_cstack = 3, .owner_generator = 1,
      .code_firstlineno = 68, .code_filename = 112, .code_qualname = 128, .code_linetable = 136,
-     .code_adaptive = 200, .str_ascii_data = 40, .str_compact_data = 56},
+     .code_adaptive = 200, .code_firsttraceable = 184, .str_ascii_data = 40, .str_compact_data = 56},
 };
 
 static inline const ms_py_layout_t *ms_py_layout_for(unsigned major, unsigned minor) {

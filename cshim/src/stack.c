@@ -29,7 +29,7 @@ static void ms_emit_stack(uint32_t id, void *const *frames, uint32_t depth, cons
     /* Code ids first: their CODE records go before the STACK that names them. */
     ms_py_frame_t resolved[MS_PY_MAX_DEPTH];
     for (uint32_t i = 0; i < py_depth; i++) {
-        resolved[i].code = ms_python_code_id(&py[i]) | (py[i].entry ? MS_PY_FRAME_ENTRY : 0);
+        resolved[i].code = ms_python_code_id(&py[i]) | py[i].flags;
         resolved[i].instr = py[i].instr;
     }
     uint32_t size = (uint32_t)(sizeof(ms_stack_record_t) + (size_t)depth * 8u + (size_t)py_depth * sizeof(ms_py_frame_t));
@@ -62,7 +62,7 @@ static uint32_t ms_stack_intern(void *const *frames, uint32_t depth, const ms_py
     for (uint32_t i = 0; i < depth; i++) ms_hash_add(&h, (uint64_t)(uintptr_t)frames[i]);
     for (uint32_t i = 0; i < py_depth; i++) {
         ms_hash_add(&h, (uint64_t)(uintptr_t)py[i].code ^ py[i].identity);
-        ms_hash_add(&h, (uint64_t)(uint32_t)py[i].instr | ((uint64_t)py[i].entry << 32));
+        ms_hash_add(&h, (uint64_t)(uint32_t)py[i].instr | ((uint64_t)py[i].flags << 32));
     }
     h = ms_hash_finish(h);
     int announce;

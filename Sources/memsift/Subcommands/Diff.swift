@@ -22,7 +22,7 @@ extension MemsiftCommand {
     @Argument(help: "The later point.")
     var new: String
 
-    @Option(help: "Sites shown (text: 10 by default; json: all unless given).")
+    @Option(help: "Sites shown (text: 10 by default; json: \(OutputFormat.jsonSites)).")
     var top: Int?
 
     @Option(help: "Output format: text or json.")
@@ -56,7 +56,7 @@ extension MemsiftCommand {
           oldSide = side(a, a.captures[0])
           newSide = side(b, b.captures[0])
         }
-        let rows = DiffReport.rows(old: oldSide, new: newSide, top: top ?? (format == .text ? 10 : nil))
+        let rows = DiffReport.rows(old: oldSide, new: newSide, top: top ?? (format == .text ? 10 : OutputFormat.jsonSites))
         switch format {
         case .text:
           print(

@@ -22,7 +22,7 @@ extension MemsiftCommand {
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    @Option(help: "Sites per section (text: 10 by default; json: all unless given).")
+    @Option(help: "Sites per section (text: 10 by default; json: \(OutputFormat.jsonSites)).")
     var top: Int?
 
     @Option(help: "Rank by peak, leaked, allocated, allocations or temporary (text: only that section).")
@@ -70,7 +70,7 @@ extension MemsiftCommand {
           text += SiteText.section(metric, rows: builder.rows(by: metric, top: top ?? 10), summary: summary)
         }
       case .json:
-        let rows = builder.rows(by: sort ?? .peak, top: top)
+        let rows = builder.rows(by: sort ?? .peak, top: top ?? OutputFormat.jsonSites)
         text = try TotalsReport.json(summary, sites: rows, symbolWarnings: symbolizer.warnings)
       }
       for warning in symbolizer.warnings { printError("warning: \(warning)") }

@@ -175,7 +175,7 @@ typedef struct ms_stack_record_s {
 /* One Python frame: the code object it runs (an id of a CODE record) and
  * the instruction it is executing. */
 typedef struct ms_py_frame_s {
-    uint32_t code;  /* code id, | MS_PY_FRAME_ENTRY */
+    uint32_t code;  /* code id, | MS_PY_FRAME_ENTRY | MS_PY_FRAME_INCOMPLETE */
     int32_t instr;  /* index (2-byte code units) of the executing instruction
                        in co_code; -1: the frame has not started (its line is
                        co_firstlineno) */
@@ -186,7 +186,12 @@ typedef struct ms_py_frame_s {
  * frames up to and including it ran in one native _PyEval_EvalFrameDefault
  * frame, which is where the analyzer splices them in. */
 #define MS_PY_FRAME_ENTRY 0x80000000u
-#define MS_PY_CODE_MASK 0x7FFFFFFFu
+/* Set on a frame that has not reached its first traceable instruction (it
+ * is making its cells, say): CPython leaves such frames out of tracebacks
+ * and tracemalloc out of its stacks, and so do the reports; the frame stays
+ * in the record because it still marks where an evaluation call ran. */
+#define MS_PY_FRAME_INCOMPLETE 0x40000000u
+#define MS_PY_CODE_MASK 0x3FFFFFFFu
 
 /* MS_REC_CODE: a Python code object, written once per process before (or,
  * from another thread, just after) the first stack that uses it. Followed by
