@@ -87,6 +87,7 @@ _LCG_MASK = (1 << 64) - 1
 _snapshot = getattr(ctypes.CDLL(None), "memsift_snapshot", None)
 if _snapshot is not None:
     _snapshot.restype = None
+_LABEL_BYTES = {"warm": b"warm", "end": b"end"}
 
 _TRACEMALLOC_OUT = os.environ.get("DATA_SERVICE_TRACEMALLOC")
 # Both keys exist before "warm": storing a snapshot then grows no dict.
@@ -166,7 +167,9 @@ def mark(label):
     """One labelled moment: the same calls whichever tool is listening."""
     gc.collect()
     if _snapshot is not None:
-        _snapshot(label.encode())
+        # A bytes made now would be alive during the label (b"warm" is one
+        # byte longer than b"end"): pass one made at start-up.
+        _snapshot(_LABEL_BYTES[label])
     if _TRACEMALLOC_OUT:
         _tracemalloc_snapshots[label] = tracemalloc.take_snapshot()
     # Empties the free lists again (a full collection does), so the blocks
