@@ -16,9 +16,12 @@ pc = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(pc)
 
 SERVICE = os.path.join(HERE, "examples", "data_service.py")
-# tracemalloc's lines: (line, size_diff), largest first, as the workload measured them.
-TM = [(139, 31104000), (135, 20736000), (140, 9810000), (145, 3756832), (117, 1747187),
-      (119, 720000), (118, 156832), (249, -48)]
+# tracemalloc's lines: (line, size_diff), largest first, as the workload
+# measured them; lines found by their `# @grow:NAME` markers.
+LINE = {name: n for n, name in pc.markers(SERVICE).items()}
+TM = [(LINE["record"], 31104000), (LINE["result"], 20736000), (LINE["raw"], 9810000),
+      (LINE["callback"], 3756832), (LINE["store"], 1747187), (LINE["cell"], 720000),
+      (LINE["append"], 156832), (LINE["append"] + 200, -48)]
 
 
 def tm_doc(lines=TM):
@@ -77,7 +80,7 @@ class Compare(unittest.TestCase):
         rc, out = self.run_compare(agreeing_sites())
         self.assertEqual(rc, 0, out)
         self.assertIn("AGREE", out)
-        self.assertIn("record", out)  # the @grow marker of line 139
+        self.assertRegex(out, rf"\n  1  tools/examples/data_service.py:{LINE['record']} +record ")  # its @grow marker
 
     def test_within_tolerance(self):
         rc, out = self.run_compare(agreeing_sites(1.09))
@@ -85,15 +88,15 @@ class Compare(unittest.TestCase):
 
     def test_size_off(self):
         sites = agreeing_sites()
-        sites[2] = site(int(9810000 * 1.2), [python_frame(140)])
+        sites[2] = site(int(9810000 * 1.2), [python_frame(LINE["raw"])])
         rc, out = self.run_compare(sites)
         self.assertEqual(rc, 1, out)
-        self.assertIn("size: tools/examples/data_service.py:140", out)
+        self.assertIn(f"size: tools/examples/data_service.py:{LINE['raw']}", out)
 
     def test_one_line_split_into_sites_is_summed(self):
         sites = agreeing_sites()
-        sites[0] = site(31104000 - 1000000, [python_frame(139), native_frame("PyUnicode_New")])
-        sites.append(site(1000000, [python_frame(139), native_frame("new_keys_object")]))
+        sites[0] = site(31104000 - 1000000, [python_frame(LINE["record"]), native_frame("PyUnicode_New")])
+        sites.append(site(1000000, [python_frame(LINE["record"]), native_frame("new_keys_object")]))
         rc, out = self.run_compare(sites)
         self.assertEqual(rc, 0, out)
         self.assertIn("the sum of 2 sites", out)
@@ -112,11 +115,11 @@ class Compare(unittest.TestCase):
 
     def test_swapped_order(self):
         sites = agreeing_sites()
-        sites[3] = site(1747187, [python_frame(145)])
-        sites[4] = site(3756832, [python_frame(117)])
+        sites[3] = site(1747187, [python_frame(LINE["callback"])])
+        sites[4] = site(3756832, [python_frame(LINE["store"])])
         rc, out = self.run_compare(sites)
         self.assertEqual(rc, 1, out)
-        self.assertIn("order: memsift puts tools/examples/data_service.py:117 before", out)
+        self.assertIn(f"order: memsift puts tools/examples/data_service.py:{LINE['store']} before", out)
 
     def test_near_tie_may_swap(self):
         tm = [(139, 1000), (135, 950), (140, 500), (145, 300), (117, 200), (119, 100)]
@@ -137,16 +140,16 @@ class Compare(unittest.TestCase):
 
     def test_wrong_line_in_top(self):
         sites = agreeing_sites()
-        sites[4] = site(1747187, [python_frame(121)])  # a line tracemalloc does not list
+        sites[4] = site(1747187, [python_frame(LINE["append"] + 100)])  # a line tracemalloc does not list
         rc, out = self.run_compare(sites)
         self.assertEqual(rc, 1, out)
         self.assertIn("not among tracemalloc's", out)
-        self.assertIn("tracemalloc's #5 tools/examples/data_service.py:117", out)
+        self.assertIn(f"tracemalloc's #5 tools/examples/data_service.py:{LINE['store']}", out)
 
     def test_sixth_far_below_cannot_replace_fifth(self):
         sites = agreeing_sites()
-        sites[4] = site(100, [python_frame(117)])
-        sites[5] = site(720000, [python_frame(119)])
+        sites[4] = site(100, [python_frame(LINE["store"])])
+        sites[5] = site(720000, [python_frame(LINE["cell"])])
         rc, out = self.run_compare(sites)
         self.assertEqual(rc, 1, out)
         self.assertIn("is tracemalloc's #6", out)
