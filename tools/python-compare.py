@@ -28,6 +28,32 @@ tracemalloc side, and listed.
 Prints the two lists side by side; exits 0 when they agree, 1 when they do
 not (with the reasons), 2 when a run fails. --diff-json and --tracemalloc-json
 compare files kept from an earlier run (--keep) instead of running.
+
+How exact it can be. Under PYTHONMALLOC=malloc, PyMem_/PyObject_Malloc(n)
+is malloc(n) (n = 0 becomes 1), so the sizes tracemalloc records (requested
+sizes, with the GC header and 3.11's managed-dict pre-header) are the sizes
+memsift records: on this workload the two totals agree to the byte, and
+tracemalloc's numbers are the same with pymalloc. What can still differ:
+  - realloc: tracemalloc gives the whole new block to the realloc's line,
+    moved or not (the old trace is replaced), and compare_to only sums live
+    blocks per line: a list grown by append moves its whole items array to
+    the append's line. memsift must do the same (release + new block at the
+    realloc's stack); keeping the first stack for an in-place realloc would
+    break list and str growth.
+  - frames being set up (3.11 MAKE_CELL / COPY_FREE_VARS / RETURN_GENERATOR
+    before RESUME, "incomplete" frames): tracemalloc skips them and names
+    the caller's line (the workload's closure cell, @grow:cell). memsift must
+    skip them too, not name co_firstlineno.
+  - allocations with no Python frame (tracemalloc: <unknown>), and malloc
+    calls that bypass PyMem (ctypes/libffi, C libraries): only memsift sees
+    the latter. Both are left out here and listed.
+  - memsift groups lines by frame; a comprehension and its enclosing
+    function share a line but not a code object: summed here by (file, line).
+  - tracemalloc's own objects (the warm snapshot) and its traces table:
+    tracemalloc runs in a separate run, and its file is left out.
+  - anything that makes the two runs differ: hash seed (fixed), automatic GC
+    and free lists (see the workload's docstring), the interpreter (a pyenv
+    shim is resolved to sys.executable, or memsift would trace bash).
 """
 
 import argparse
