@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3)
+# libpython3.11-dev: CPython's internal headers, against which the tests check
+# the shim's table of interpreter offsets.
+packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3 libpython3.11-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

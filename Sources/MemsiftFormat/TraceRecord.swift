@@ -309,7 +309,7 @@ extension TraceRecord {
 
   /// A CPython string as stored: `kind` bytes per character (1: Latin-1,
   /// 2: UCS-2, 4: UCS-4), little-endian. Unknown kinds read as Latin-1.
-  static func pythonString(_ bytes: UnsafeRawBufferPointer, at offset: Int, count: Int, kind: UInt8) -> String {
+  public static func pythonString(_ bytes: UnsafeRawBufferPointer, at offset: Int, count: Int, kind: UInt8) -> String {
     let raw = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
     let width = kind == 2 || kind == 4 ? Int(kind) : 1
     var scalars = String.UnicodeScalarView()

@@ -156,3 +156,65 @@ func compressedTrace(records: [UInt8], flushAfter: Int) -> [UInt8] {
   #expect(decoded.count == 6)
   #expect(reader.isTruncated)
 }
+
+@Test func pythonFramesAndCodeObjectsRoundTrip() throws {
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.code(3, name: "Service.handle", file: "/srv/app.py", firstLine: 40, lineTable: [0x80, 0x00, 0xd8])
+  b.stack(1, frames: [0x401000], python: [(3, 7, false), (4, -1, true)])
+  let (reader, records) = try readAll(try writeTemporary(b.bytes))
+  #expect(reader.warnings.isEmpty)
+  #expect(
+    records[1]
+      == .code(
+        PythonCode(
+          id: 3, address: 0x7f00_1000 + 0x300, firstLine: 40, name: "Service.handle", file: "/srv/app.py",
+          lineTable: [0x80, 0x00, 0xd8], truncated: false)))
+  #expect(
+    records[2]
+      == .stack(
+        id: StackID(1), frames: [0x401000],
+        python: [
+          PythonFrameRef(code: 3, instruction: 7, isEntry: false), PythonFrameRef(code: 4, instruction: -1, isEntry: true),
+        ]))
+}
+
+/// A version 1 STACK record had one 32-bit depth where version 2 has a
+/// 16-bit native depth and a 16-bit Python depth: the same bytes when no
+/// Python frames follow.
+@Test func aVersionOneStackReadsAsNativeFramesOnly() throws {
+  var b = RecordBuilder()
+  b.header(version: 1)
+  b.process()
+  b.stack(9, frames: [0x1, 0x2, 0x3])
+  let (_, records) = try readAll(try writeTemporary(b.bytes))
+  #expect(records[1] == .stack(id: StackID(9), frames: [0x1, 0x2, 0x3], python: []))
+}
+
+@Test func pythonStringsOfEveryKindDecode() {
+  func decode(_ bytes: [UInt8], kind: UInt8) -> String {
+    bytes.withUnsafeBytes { TraceRecord.pythonString($0, at: 0, count: bytes.count, kind: kind) }
+  }
+  #expect(decode(Array("café".unicodeScalars.map { UInt8($0.value) }), kind: 1) == "café")
+  #expect(decode([0x3b, 0x04, 0x38, 0x04], kind: 2) == "лиш".prefix(2).description)
+  #expect(decode([0x00, 0xf6, 0x01, 0x00], kind: 4) == "😀")
+  // A UCS-4 value that is no Unicode scalar reads as U+FFFD, never a crash.
+  #expect(decode([0xff, 0xff, 0xff, 0xff], kind: 4) == "\u{FFFD}")
+}
+
+@Test func aCodeRecordLongerThanItsSizeIsAnErrorNotACrash() throws {
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.code(1, name: "f", file: "x.py", firstLine: 1, lineTable: [])
+  var bytes = b.bytes
+  // The CODE record is last: claim a line table longer than it holds.
+  let header = MemoryLayout<ms_file_header_t>.size
+  let process = Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: header, as: UInt32.self) })
+  let lengthField = header + process + MemoryLayout<ms_code_record_t>.offset(of: \ms_code_record_t.linetable_len)!
+  bytes[lengthField] = 0xff
+  let (reader, records) = try readAll(try writeTemporary(bytes))
+  #expect(records.count == 1)
+  #expect(!reader.warnings.isEmpty)
+}
