@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+
+/// Python frames in the forms CPython runs code other than a script's
+/// straight line: `-c` and `-m`, multiprocessing children (fork and spawn),
+/// finalization under running daemon threads, code objects dying and their
+/// addresses reused, interpreters whose frames are not read, and C code
+/// allocating with the GIL released. Each victim (`Tests/Victims/py*.py`)
+/// allocates blocks of sizes of its own at `@site:` lines, so each block is
+/// found by its size and its Python frames are checked against the lines.
+///
+/// The interpreters are run directly (not through pyenv's wrapper scripts,
+/// which would add traces of bash) and with `-S` (no site module: fewer
+/// startup allocations, so smaller traces to read). Every report has
+/// `--top`: a Python trace has thousands of stacks.
+@Suite struct PythonRobustnessTests {
+  static let kib: UInt64 = 1024
+  /// What `b"x" * n` asks of malloc beyond n: a bytes object's header and NUL.
+  static let bytesHeader: UInt64 = 33
+
+  static func victim(_ name: String) -> String { E2E.victimSources + "/" + name }
+
+  static func line(_ site: String, in file: String) throws -> Int { try sourceLine("@site:\(site)", in: file) }
+
+  /// `memsift run -q -o DIR/NAME.trace -- COMMAND...` with `environment`
+  /// added to the test's, then every trace it wrote reported with `--sort
+  /// SORT --top TOP`.
+  static func trace(
+    _ command: [String], in dir: TestDirectory, name: String = "run", sort: String, top: Int,
+    environment: [String: String] = [:]
+  ) throws -> TracedRun {
+    let result = try run(command, in: dir, name: name, environment: environment)
+    let reports = try Self.reports(named: name + ".", in: dir, sort: sort, top: top)
+    return TracedRun(result: result, reports: reports, first: dir.file(name + ".trace"))
+  }
+
+  /// `memsift run -q -o DIR/NAME.trace -- COMMAND...` with `environment` added to the test's.
+  static func run(
+    _ command: [String], in dir: TestDirectory, name: String = "run", environment: [String: String] = [:]
+  ) throws -> CommandResult {
+    var env = ProcessInfo.processInfo.environment
+    env.merge(environment) { $1 }
+    return try runCommand(
+      E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["-o", dir.file(name + ".trace"), "--"] + command, in: dir,
+      environment: env)
+  }
+
+  /// The traces of `dir` whose names start with `stem`, reported with
+  /// `--sort SORT --top TOP`, in the order their images started.
+  static func reports(named stem: String, in dir: TestDirectory, sort: String, top: Int) throws -> [Report] {
+    try dir.traces(named: stem).map { try siteReport($0, ["--sort", sort, "--top", String(top)], in: dir).0 }
+      .sorted { ($0.process?.startWallNs ?? 0) < ($1.process?.startWallNs ?? 0) }
+  }
+
+  /// The site of exactly one block of `bytes`, still live at the end.
+  static func leaked(_ sites: [Report.Site], bytes: UInt64) throws -> Report.Site {
+    try #require(
+      sites.first { $0.leakedAllocations == 1 && $0.leakedBytes == bytes },
+      "no site leaked one block of \(bytes) among \(sites.prefix(12).map { ($0.leakedBytes, $0.leakedAllocations) })")
+  }
+
+  /// The site of exactly one allocation, of `bytes`.
+  static func allocated(_ sites: [Report.Site], bytes: UInt64) throws -> Report.Site {
+    try #require(
+      sites.first { $0.allocations == 1 && $0.bytesAllocated == bytes },
+      "no site allocated one block of \(bytes) among \(sites.prefix(12).map { ($0.bytesAllocated, $0.allocations) })")
+  }
+
+  static func python(_ site: Report.Site) -> [String] { PythonFramesTests.python(site) }
+
+  /// The innermost Python frame's file.
+  static func pythonFile(_ site: Report.Site) -> String? { site.frames.first { $0.isPython }?.file }
+
+  // MARK: 1. -c and -m
+
+  /// A `-c` program: CPython compiles it as file `<string>`, its lines
+  /// counted from the first of the argument.
+  static let program = [
+    "import os",
+    "kept = []",
+    "def allocate():",
+    "    kept.append(b'c' * (122 * 1024))  # @site:c_allocate",
+    "allocate()  # @site:c_call",
+    "print('{\"kept\": %d}' % len(kept), flush=True)",
+    "os._exit(0)",
+  ]
+
+  static func programLine(_ marker: String) throws -> Int {
+    try #require(program.firstIndex { $0.contains("@site:" + marker) }) + 1
+  }
+
+  /// Neither form is a file the interpreter opens itself: `-c` code has no
+  /// file at all, and `-m` code is run by runpy from Python, under frames of
+  /// its own. Both must still name their lines.
+  @Test(arguments: PythonFramesTests.interpreters)
+  func dashCNamesStringAndItsLineAndDashMNamesTheModuleFileAndLine(_ path: String) throws {
+    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    let dir = try TestDirectory()
+
+    // -c: the module code is the argument, run from C (no Python frame under it).
+    let c = try Self.trace(
+      [interpreter, "-S", "-c", Self.program.joined(separator: "\n")], in: dir, name: "c", sort: "leaked", top: 5)
+    #expect(c.result.exitedWith == 0 && c.result.stderr == "", "\(c.result)")
+    #expect(try c.result.victim()["kept"] == 1, "\(c.result)")
+    let fromC = try Self.leaked(try #require(c.main().sites), bytes: 122 * Self.kib + Self.bytesHeader)
+    let cLines = ["allocate:\(try Self.programLine("c_allocate"))", "<module>:\(try Self.programLine("c_call"))"]
+    #expect(Self.python(fromC) == cLines, "\(fromC)")
+    #expect(fromC.frames.filter(\.isPython).allSatisfy { $0.file == "<string>" }, "\(fromC)")
+
+    // -m: runpy finds the module on PYTHONPATH and runs it as __main__.
+    let m = try Self.trace(
+      [interpreter, "-S", "-m", "pymodule"], in: dir, name: "m", sort: "leaked", top: 5,
+      environment: ["PYTHONPATH": E2E.victimSources])
+    #expect(m.result.exitedWith == 0 && m.result.stderr == "", "\(m.result)")
+    let line = try m.result.victim()
+    #expect(line.string("name") == "__main__" && line["kept"] == 1, "\(line)")
+    let fromM = try Self.leaked(try #require(m.main().sites), bytes: 121 * Self.kib + Self.bytesHeader)
+    let module = "pymodule.py"
+    #expect(
+      Self.python(fromM).prefix(2)
+        == ["allocate:\(try Self.line("allocate", in: module))", "<module>:\(try Self.line("call", in: module))"],
+      "\(fromM)")
+    #expect(fromM.frames.filter(\.isPython).prefix(2).allSatisfy { $0.file == Self.victim(module) }, "\(fromM)")
+    // Under the module: runpy's frames, which ran it.
+    #expect(Self.python(fromM).dropFirst(2).contains { $0.hasPrefix("_run_module_as_main:") }, "\(fromM)")
+  }
+
+  // MARK: 5. Interpreters whose frames are not read
+
+  /// Older than 3.11: no Py_Version symbol.
+  static let unsupported = [
+    "/root/.pyenv/versions/3.10.13/bin/python3.10",
+    "/root/.pyenv/versions/2.7.18/bin/python2.7",
+  ]
+  static let olderWarning = "memsift: Python older than 3.11: its allocations are traced with native frames only"
+
+  /// An interpreter the shim has no layout for must run as before, with one
+  /// line saying its frames are native only, and no Python frame made up.
+  @Test(arguments: unsupported)
+  func anOlderPythonRunsWithOneWarningLineAndNativeFramesOnly(_ path: String) throws {
+    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    let dir = try TestDirectory()
+    let run = try Self.trace([interpreter, "-S", Self.victim("pymodule.py")], in: dir, sort: "leaked", top: 10)
+    #expect(run.result.exitedWith == 0, "\(run.result)")
+    #expect(run.result.stderr == Self.olderWarning + "\n", "\(run.result)")
+    #expect(try run.result.victim()["kept"] == 1, "\(run.result)")
+    let sites = try #require(try run.main().sites)
+    #expect(!sites.contains { $0.frames.contains(where: \.isPython) }, "\(sites.prefix(3))")
+    // The block (a bytes or, in 2.7, a str object of 121 KiB) under the
+    // evaluation loop, which stays a native frame.
+    let site = try #require(
+      sites.first { $0.leakedAllocations == 1 && (121 * Self.kib..<121 * Self.kib + 64).contains($0.leakedBytes) },
+      "\(sites.prefix(5))")
+    #expect(
+      site.frames.contains { ["_PyEval_EvalFrameDefault", "PyEval_EvalFrameEx"].contains($0.function ?? "") },
+      "\(site)")
+  }
+
+  /// MEMSIFT_PYTHON_FRAMES=0 turns the feature off quietly, leaving the
+  /// stacks as they were without it.
+  @Test(arguments: PythonFramesTests.interpreters)
+  func pythonFramesOffGivesNativeFramesOnlyAndNoWarning(_ path: String) throws {
+    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    let dir = try TestDirectory()
+    let run = try Self.trace(
+      [interpreter, "-S", Self.victim("pymodule.py")], in: dir, sort: "leaked", top: 10,
+      environment: ["MEMSIFT_PYTHON_FRAMES": "0"])
+    #expect(run.result.exitedWith == 0 && run.result.stderr == "", "\(run.result)")
+    let sites = try #require(try run.main().sites)
+    #expect(!sites.contains { $0.frames.contains(where: \.isPython) }, "\(sites.prefix(3))")
+    // The evaluation loop is where Python frames would have been.
+    let site = try Self.leaked(sites, bytes: 121 * Self.kib + Self.bytesHeader)
+    #expect(site.frames.contains { $0.function?.hasPrefix("_PyEval_EvalFrameDefault") == true }, "\(site)")
+  }
+}
