@@ -125,6 +125,44 @@ import Testing
     #expect(Self.python(fromM).dropFirst(2).contains { $0.hasPrefix("_run_module_as_main:") }, "\(fromM)")
   }
 
+  // MARK: 2. multiprocessing
+
+  /// A fork child inherits the parent's code table and frames mid-call; a
+  /// spawn child is a new interpreter started by fork and exec. Each must
+  /// write a trace of its own, naming its own function, and exit cleanly.
+  @Test(arguments: PythonFramesTests.interpreters)
+  func forkAndSpawnChildrenEachTraceTheirOwnFunctionAndLineAndExitZero(_ path: String) throws {
+    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    let dir = try TestDirectory()
+    let file = "pyprocs.py"
+    // The children's traces only: picked by the pids the parent prints.
+    let result = try Self.run([interpreter, "-S", Self.victim(file)], in: dir)
+    #expect(result.exitedWith == 0 && result.stderr == "", "\(result)")
+    let children = try #require(try result.victim().object["children"] as? [String: [String: Int]], "\(result)")
+
+    // The fork child leaves through os._exit (multiprocessing's fork
+    // children do); the spawn child, a new interpreter, through sys.exit.
+    for (method, function, kib, ended) in [
+      ("fork", "in_fork_child", UInt64(1031), Report.Ended("_exit", 0)),
+      ("spawn", "in_spawn_child", UInt64(1032), Report.Ended("exit", 0)),
+    ] {
+      let child = try #require(children[method], "\(result)")
+      #expect(child["exitcode"] == 0, "\(method): \(child)")
+      let pid = try #require(child["pid"])
+      // One trace per image of the child: the last one ran the target.
+      let reports = try Self.reports(named: "run.\(pid).", in: dir, sort: "allocated", top: 5)
+      let report = try #require(reports.last, "\(method): no trace of pid \(pid) in \(dir.allTraces)")
+      #expect(report.complete, "\(method)")
+      #expect(report.ended == ended, "\(method)")
+      let site = try Self.allocated(try #require(report.sites), bytes: kib * Self.kib + Self.bytesHeader)
+      let python = Self.python(site)
+      #expect(python.first == "\(function):\(try Self.line(method + "_child", in: file))", "\(method): \(site)")
+      #expect(Self.pythonFile(site) == Self.victim(file), "\(method): \(site)")
+      // multiprocessing called the target from BaseProcess.run.
+      #expect(python.dropFirst().first?.hasPrefix("BaseProcess.run:") == true, "\(method): \(site)")
+    }
+  }
+
   // MARK: 5. Interpreters whose frames are not read
 
   /// Older than 3.11: no Py_Version symbol.
