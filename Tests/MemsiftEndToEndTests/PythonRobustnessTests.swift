@@ -163,6 +163,47 @@ import Testing
     }
   }
 
+  // MARK: 3. Finalization under daemon threads
+
+  static let finalizationRuns = 15
+  /// pyfinal.py's THREADS, WARMUP and BLOCK.
+  static let daemons: UInt64 = 4
+  static let warmup: UInt64 = 100
+  static let block: UInt64 = 1024 * 1024 + 1
+
+  /// Finalization frees the thread states of daemon threads that may be in
+  /// malloc at that moment, reading their frames: the one place where what
+  /// the shim reads can die under it. Run many times, every run must end
+  /// (a hang is killed at E2E.commandTimeout and fails the test) with status
+  /// 0, nothing on stderr, and a complete trace.
+  @Test(arguments: PythonFramesTests.interpreters)
+  func daemonThreadsAllocatingWhileTheInterpreterFinalizesNeverCrashOrHang(_ path: String) throws {
+    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    let dir = try TestDirectory()
+    let file = "pyfinal.py"
+    let warm = "churn:\(try Self.line("warm", in: file))"
+    for k in 1...Self.finalizationRuns {
+      // A hang is killed at E2E.commandTimeout and fails here.
+      let run = try Self.trace(
+        [interpreter, "-S", Self.victim(file)], in: dir, name: "run\(k)", sort: "allocated", top: 12)
+      #expect(run.result.exitedWith == 0 && run.result.stderr == "", "run \(k): \(run.result)")
+      #expect(try run.result.victim()["threads"] == Self.daemons, "run \(k): \(run.result)")
+      try #require(run.reports.count == 1, "run \(k): \(run.reports.map(\.trace))")
+      let report = run.reports[0]
+      #expect(report.complete, "run \(k)")
+      #expect(report.ended == .init("exited", 0), "run \(k)")
+      #expect(report.threads == Int(Self.daemons) + 1, "run \(k): the main thread and the daemons")
+      // Every daemon's warm-up blocks, named by its warm-up line (one stack
+      // or a few: the native frames of a call may differ once specialized).
+      let warmSites = try #require(report.sites).filter {
+        Self.python($0).first == warm && $0.bytesAllocated == $0.allocations * Self.block
+      }
+      #expect(
+        warmSites.reduce(0) { $0 + $1.allocations } == Self.daemons * Self.warmup,
+        "run \(k): \(warmSites)")
+    }
+  }
+
   // MARK: 5. Interpreters whose frames are not read
 
   /// Older than 3.11: no Py_Version symbol.
