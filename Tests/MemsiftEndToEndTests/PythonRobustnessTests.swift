@@ -251,4 +251,44 @@ import Testing
     let site = try Self.leaked(sites, bytes: 121 * Self.kib + Self.bytesHeader)
     #expect(site.frames.contains { $0.function?.hasPrefix("_PyEval_EvalFrameDefault") == true }, "\(site)")
   }
+
+  // MARK: 6. C code allocating with the GIL released
+
+  /// OpenSSL's scrypt work area for pygil.py's N, r and p: p·128·r + 32·r·(N+2)·4.
+  static let scryptBytes: UInt64 = 1 * 128 * 8 + 32 * 8 * (4096 + 2) * 4
+  /// pygil.py's SPIN_BLOCK, as a bytes object.
+  static let spinBytes: UInt64 = 1024 * 1024 + bytesHeader
+
+  /// With the GIL released, the thread allocating is not the one whose
+  /// frames are current in the interpreter: the shim must read the
+  /// allocating thread's own state, so its Python caller is the one named.
+  @Test(arguments: PythonFramesTests.interpreters)
+  func anAllocationWithTheGILReleasedNamesItsOwnThreadsPythonCallerAboveTheNativeFrames(_ path: String) throws {
+    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    let dir = try TestDirectory()
+    let file = "pygil.py"
+    let run = try Self.trace([interpreter, "-S", Self.victim(file)], in: dir, sort: "allocated", top: 5)
+    #expect(run.result.exitedWith == 0 && run.result.stderr == "", "\(run.result)")
+    #expect(try run.result.victim()["kept"] == 1, "\(run.result)")
+    let sites = try #require(try run.main().sites)
+
+    let work = try Self.allocated(sites, bytes: Self.scryptBytes)
+    let caller = try #require(work.frames.firstIndex { $0.isPython }, "\(work)")
+    let derive = "derive:\(try Self.line("derive", in: file))"
+    #expect(Self.python(work).first == derive, "\(work)")
+    #expect(Self.python(work).dropFirst().first?.hasPrefix("Thread.run:") == true, "\(work)")
+    #expect(Self.pythonFile(work) == Self.victim(file), "\(work)")
+    // Above derive: OpenSSL and the C extension, native frames only, and no
+    // evaluation loop left unreplaced.
+    let native = work.frames[..<caller]
+    #expect(native.contains { $0.function == "EVP_PBE_scrypt" }, "\(work)")
+    #expect(!native.contains { $0.function?.hasPrefix("_PyEval_EvalFrameDefault") == true }, "\(work)")
+
+    // Meanwhile the main thread, holding the GIL, allocated at its own line
+    // (one block of pygil.py's SPIN_BLOCK a round), under the module's code.
+    let spin = "spin:\(try Self.line("spin", in: file))"
+    let spinning = try #require(sites.first { Self.python($0).first == spin }, "\(sites.map(Self.python))")
+    #expect(spinning.bytesAllocated == spinning.allocations * Self.spinBytes, "\(spinning)")
+    #expect(Self.python(spinning).dropFirst().first?.hasPrefix("<module>:") == true, "\(spinning)")
+  }
 }
