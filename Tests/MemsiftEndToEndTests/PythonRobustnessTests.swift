@@ -204,6 +204,54 @@ import Testing
     }
   }
 
+  // MARK: 4. Code objects freed and their addresses reused
+
+  static let rounds = 30
+
+  /// The shim names code objects by address: once one dies, the next may
+  /// take its address, and its file name and line table may take those of
+  /// the dead one's too. Each round must still be a stack of its own, named
+  /// by its own file and lines, never by a dead round's.
+  @Test(arguments: PythonFramesTests.interpreters)
+  func everyRoundOfReusedCodeAddressesNamesItsOwnFileAndLine(_ path: String) throws {
+    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    let dir = try TestDirectory()
+    let file = "pyreuse.py"
+    // Both series' 60 blocks are the biggest leaks: every one among the top.
+    let run = try Self.trace([interpreter, "-S", Self.victim(file)], in: dir, sort: "leaked", top: 2 * Self.rounds + 10)
+    #expect(run.result.exitedWith == 0 && run.result.stderr == "", "\(run.result)")
+    let line = try run.result.victim()
+    #expect(line["kept"] == UInt64(2 * Self.rounds), "\(line)")
+    let sites = try #require(try run.main().sites)
+
+    for (series, base, caller) in [("file", UInt64(200), "in_file"), ("string", UInt64(300), "in_string")] {
+      let counts = try #require(line.object[series] as? [String: Int], "\(line)")
+      print("\(interpreter) \(series): \(counts["reused"] ?? 0) of \(Self.rounds) rounds reused a code address")
+      #expect((counts["reused"] ?? 0) > 0, "no address was reused: the test proves nothing here: \(line)")
+      let exec = "\(caller):\(try Self.line(caller, in: file))"
+      var wrong: [String] = []
+      for i in 0..<Self.rounds {
+        let expectedFile = series == "file" ? "gen\(i).py" : "<string>"
+        let expected = ["f:\(i + 2)", "<module>:\(i + 3)", exec]
+        // A round named as another shares that round's stack: no site of its own.
+        guard let site = sites.first(where: {
+          $0.leakedAllocations == 1 && $0.leakedBytes == (base + UInt64(i)) * Self.kib + Self.bytesHeader
+        }) else {
+          wrong.append("\(expectedFile) round \(i): no site of its own")
+          continue
+        }
+        let python = Self.python(site)
+        let files = site.frames.filter(\.isPython).prefix(2).map { $0.file ?? "?" }
+        if Array(python.prefix(3)) != expected || files != [expectedFile, expectedFile] {
+          wrong.append("\(expectedFile) round \(i): \(zip(files, python).map { "\($0) \($1)" })")
+        }
+      }
+      #expect(
+        wrong.isEmpty,
+        "\(series): \(wrong.count) of \(Self.rounds) rounds misnamed (\(counts)):\n\(wrong.joined(separator: "\n"))")
+    }
+  }
+
   // MARK: 5. Interpreters whose frames are not read
 
   /// Older than 3.11: no Py_Version symbol.
