@@ -189,6 +189,11 @@ uint64_t ms_ring_backlog(const ms_ring_t *ring) {
     return (head < limit ? head : limit) - tail;
 }
 
+void ms_ring_discard(ms_ring_t *ring) {
+    uint64_t backlog;
+    while ((backlog = ms_ring_backlog(ring)) > 0) ms_ring_consume(ring, (size_t)backlog);
+}
+
 uint64_t ms_ring_skip_hole(ms_ring_t *ring) {
     uint64_t backlog = ms_ring_backlog(ring);
     if (backlog == 0) return 0;

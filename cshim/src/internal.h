@@ -158,6 +158,9 @@ uint32_t ms_python_walk(ms_py_raw_frame_t *out, uint32_t max);
 /* The code id of a frame's code object, writing its CODE record on first use. */
 uint32_t ms_python_code_id(const ms_py_raw_frame_t *frame);
 void ms_python_after_fork(void);
+/* Set once a CPython is being read: frees then tell python.c about code objects dying. */
+extern int g_python_active;
+void ms_python_freed(const void *p);
 
 /* ---- objects.c ---- */
 /* Records modules loaded or unloaded since the last scan. */

@@ -62,6 +62,7 @@ MEMSIFT_EXPORT void free(void *p) {
         int saved = errno;
         t_in_shim = 1;
         ms_record_free(p);
+        if (MS_UNLIKELY(g_python_active)) ms_python_freed(p);
         t_in_shim = 0;
         errno = saved;
     }

@@ -81,17 +81,42 @@ void ms_python_detect(void) {
         return;
     }
     ms_store_release(&g_py, layout);
+    ms_store_release(&g_python_active, 1);
 }
 
 void ms_python_after_fork(void) {
     if (ms_load_acquire(&g_py)) ms_idtable_after_fork(&g_codes);
 }
 
-/* The fields of a code object that say what it is: a code object freed and
- * its address reused by another differs in at least one (its strings and
- * line table died with it, unless shared, and then they read the same). */
+/* Code objects that died. A code object's address, strings and line table
+ * can all be reused by the next one (exec of a string: the same interned
+ * "<string>" file name, a line table of the same size), so its fields alone
+ * do not tell the two apart. Each address hashes to a generation here; the
+ * free of an address a code object had (marked: the low bit) starts a new
+ * generation, which is part of the code's identity. Code objects are not
+ * GC-tracked, so free() gets exactly their address; under pymalloc small
+ * ones never reach free() (memsift run sets PYTHONMALLOC=malloc). Two
+ * addresses sharing a slot only cost a spurious new generation. */
+#define MS_CODE_GEN_BITS 16
+static uint32_t g_code_generations[1u << MS_CODE_GEN_BITS];
+int g_python_active;
+
+static inline uint32_t *ms_code_generation(const void *p) {
+    return &g_code_generations[((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - MS_CODE_GEN_BITS)];
+}
+
+void ms_python_freed(const void *p) {
+    uint32_t *slot = ms_code_generation(p);
+    uint32_t v = ms_load_relaxed(slot);
+    if (v & 1) ms_cas_acq_rel(slot, &v, v + 1);
+}
+
+/* What tells this code object from any other that had its address. */
 static uint64_t ms_code_identity(const ms_py_layout_t *L, const char *co) {
-    ms_hash_t h = ms_hash_start(0);
+    uint32_t *slot = ms_code_generation(co);
+    uint32_t v = ms_load_relaxed(slot);
+    if (!(v & 1) && ms_cas_acq_rel(slot, &v, v | 1)) v |= 1;
+    ms_hash_t h = ms_hash_start(v >> 1);
     ms_hash_add(&h, (uintptr_t)LOAD_PTR(co, L->code_qualname));
     ms_hash_add(&h, (uintptr_t)LOAD_PTR(co, L->code_filename));
     ms_hash_add(&h, (uintptr_t)LOAD_PTR(co, L->code_linetable));

@@ -213,6 +213,23 @@ static int ms_open_standalone(int is_fork_child) {
 
 static void ms_selfdrain_wait(ms_ring_t *ring, void *ctx, uint32_t attempt);
 
+/* The collector is gone and nobody reads the ring again. A thread still
+ * inside a reservation must not wait on it: besides the records of other
+ * threads, the collector may have died between zeroing a span it had read
+ * and moving the tail past it, a hole no drain ever passes. So the waiter
+ * discards the whole backlog (those records would go nowhere anyway). */
+static void ms_abandoned_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
+    (void)ctx;
+    (void)attempt;
+    int expected = 0;
+    if (!ms_cas_acq_rel(&g_drain_busy, &expected, 1)) {
+        sched_yield();
+        return;
+    }
+    ms_ring_discard(ring);
+    ms_store_release(&g_drain_busy, 0);
+}
+
 static void ms_abandon_ring(void) {
     int expected = 0;
     static int warned;
@@ -226,7 +243,7 @@ static void ms_abandon_ring(void) {
     /* From now on producers drain into nothing (see ms_drain). */
     g_finished = 1;
     g_standalone = 1;
-    g_ring.wait = ms_selfdrain_wait;
+    g_ring.wait = ms_abandoned_wait;
 }
 
 int ms_sink_open(void) {

@@ -351,6 +351,38 @@ static void test_backpressure_wait_hook(void) {
     fixture_close(&f);
 }
 
+/* A consumer that dies between zeroing a span it read and moving the tail
+ * past it leaves a hole that no peek passes: draining by peek makes no
+ * progress, and a producer waiting on the full ring would wait forever.
+ * ms_ring_discard (what the shim does once its collector is gone) frees it. */
+static void discard_in_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
+    (void)ctx;
+    (void)attempt;
+    ms_ring_discard(ring);
+}
+
+static void test_discard_passes_a_dead_consumers_hole(void) {
+    fixture_t f;
+    if (!fixture_open(&f, 4096)) return;
+    ms_ring_t *r = &f.ring;
+    for (int i = 0; i < 64; i++) {
+        uint8_t *rec = ms_ring_reserve(r, 64, 1, 0);
+        memset(rec + 8, 0x5a, 56);
+        ms_ring_commit(rec);
+    }
+    memset(r->data, 0, 128); /* the dead consumer's half-done consume */
+    const uint8_t *span;
+    int corrupt;
+    CHECK(ms_ring_peek(r, &span, &corrupt) == 0);
+    CHECK(ms_ring_backlog(r) == 4096);
+    r->wait = discard_in_wait;
+    uint8_t *rec = ms_ring_reserve(r, 64, 2, 0);
+    CHECK(rec == r->data);
+    CHECK(load64(&r->header->tail) >= 64);
+    ms_ring_commit(rec);
+    fixture_close(&f);
+}
+
 /* ---- multi-producer ---------------------------------------------------- */
 
 typedef struct {
@@ -796,6 +828,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_peek_stops_at_pending);
     RUN_TEST(test_single_producer_laps);
     RUN_TEST(test_backpressure_wait_hook);
+    RUN_TEST(test_discard_passes_a_dead_consumers_hole);
     RUN_TEST(test_salvage_pending);
     RUN_TEST(test_salvage_hole);
     RUN_TEST(test_attach);

@@ -84,4 +84,9 @@ uint64_t ms_ring_skip_hole(ms_ring_t *ring);
 /* Bytes reserved but not yet consumed. */
 uint64_t ms_ring_backlog(const ms_ring_t *ring);
 
+/* Consumes everything reserved so far, read or not, holes included: for a
+ * ring nobody will read again (its consumer died), so that producers never
+ * wait on it. The caller must be the only consumer. */
+void ms_ring_discard(ms_ring_t *ring);
+
 #endif
