@@ -45,8 +45,13 @@ import Testing
     site.frames.filter(\.isPython).map { "\($0.function ?? "?"):\($0.line.map(String.init) ?? "?")" }
   }
 
-  static func traceVictim(_ interpreter: String, in dir: TestDirectory) throws -> String {
-    let run = try traced([interpreter, E2E.victimSources + "/" + victim], in: dir)
+  static func traceVictim(_ interpreter: String, in dir: TestDirectory, options: [String] = []) throws -> String {
+    let trace = dir.file("run.trace")
+    let result = try runCommand(
+      E2E.memsift,
+      ["run", "-q"] + E2E.shimOptions + options + ["-o", trace, "--", interpreter, E2E.victimSources + "/" + victim],
+      in: dir)
+    let run = TracedRun(result: result, reports: [], first: trace)
     #expect(run.result.exitedWith == 0, "\(run.result)")
     #expect(run.result.stderr == "", "\(run.result)")
     let line = try run.result.victim()
@@ -93,11 +98,13 @@ import Testing
         == ["gen:\(line["gen"]!)", "worker:\(line["drive_gen"]!)", "Thread.run:\(Self.threadRunLine(generated))"],
       "\(generated)")
 
-    // A method called back by the C builtin sorted: native frames between it and the module.
+    // A method called back by the C builtin sorted. The shim unwinds natively
+    // only up to the innermost evaluation loop (--python-native innermost,
+    // the default): the Python frames say the rest.
     let callback = try Self.site(sites, kib: 104)
     #expect(Self.python(callback) == ["K.meth:\(line["meth"]!)", "<module>:\(line["sorted"]!)"], "\(callback)")
     let meth = try #require(callback.frames.firstIndex { $0.isPython })
-    #expect(!callback.frames[(meth + 1)...].prefix { !$0.isPython }.isEmpty, "sorted's native frames: \(callback)")
+    #expect(callback.frames[meth...].allSatisfy { $0.isPython }, "native frames above Python code: \(callback)")
 
     // Native code called through ctypes: the Python caller above libffi.
     let native = try Self.site(sites, kib: 105)
@@ -112,6 +119,23 @@ import Testing
     }
 
     try viewsShowPythonOnlyOrNativeOnlyAndLinesGroupByTheirPythonLine(trace, in: dir)
+  }
+
+  /// `--python-native all`: the native frames between Python frames stay,
+  /// each evaluation loop replaced by the Python frames it ran.
+  @Test(arguments: interpreters)
+  func allNativeFramesStayBetweenThePythonFramesOnRequest(_ path: String) throws {
+    guard let interpreter = Self.installed(path) else { return }
+    let dir = try TestDirectory()
+    let trace = try Self.traceVictim(interpreter, in: dir, options: ["--python-native", "all"])
+    let (report, _) = try siteReport(trace, ["--sort", "leaked", "--top", "40"], in: dir)
+    let callback = try Self.site(try #require(report.sites), kib: 104)
+    let line = try Self.line("meth")
+    #expect(Self.python(callback).first == "K.meth:\(line)", "\(callback)")
+    let meth = try #require(callback.frames.firstIndex { $0.isPython })
+    // sorted's own frames, and below the module the interpreter's start-up.
+    #expect(!callback.frames[(meth + 1)...].prefix { !$0.isPython }.isEmpty, "sorted's native frames: \(callback)")
+    #expect(callback.frames.last?.isPython == false, "\(callback)")
   }
 
   /// Thread.run's line in this interpreter's threading.py (the frame under

@@ -69,6 +69,11 @@ void ms_config_read(void) {
     g_config.collector_pid = (int32_t)ms_env_number("MEMSIFT_COLLECTOR_PID", 0, 0x7fffffff, 0, " is not a PID; ignored");
     g_config.python_frames =
         (int)ms_env_number("MEMSIFT_PYTHON_FRAMES", 0, 1, 1, " is not 0 or 1; using 1 (Python frames on)");
+    const char *native = ms_env("MEMSIFT_PYTHON_NATIVE");
+    if (native && strcmp(native, "all") == 0)
+        g_config.python_native_all = 1;
+    else if (native && strcmp(native, "innermost") != 0)
+        ms_warn("MEMSIFT_PYTHON_NATIVE=", native, " is not innermost or all; using innermost", NULL);
     const char *dir = ms_env("MEMSIFT_RUN_DIR");
     g_config.run_dir = dir && *dir ? dir : NULL;
     const char *out = ms_env("MEMSIFT_OUTPUT");

@@ -50,6 +50,7 @@ typedef struct ms_config_s {
     const char *output;       /* MEMSIFT_OUTPUT: trace path without a collector */
     int32_t collector_pid;    /* MEMSIFT_COLLECTOR_PID: who drains a MEMSIFT_RUN_DIR ring */
     int python_frames;        /* MEMSIFT_PYTHON_FRAMES (default 1): read CPython's frames */
+    int python_native_all;    /* MEMSIFT_PYTHON_NATIVE=all: native frames above Python code too */
 } ms_config_t;
 extern ms_config_t g_config;
 void ms_config_read(void);
@@ -160,6 +161,8 @@ uint32_t ms_python_code_id(const ms_py_raw_frame_t *frame);
 void ms_python_after_fork(void);
 /* Set once a CPython is being read: frees then tell python.c about code objects dying. */
 extern int g_python_active;
+/* _PyEval_EvalFrameDefault's code, [begin, end); 0 when not cutting stacks there. */
+extern uintptr_t g_python_eval_begin, g_python_eval_end;
 void ms_python_freed(const void *p);
 
 /* ---- objects.c ---- */

@@ -18,6 +18,7 @@
 #include "python_layout.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <string.h>
 
 #define LOAD_PTR(base, offset) (*(char *const *)((base) + (offset)))
@@ -48,6 +49,8 @@ static void *ms_lookup(const char *name) {
     }
     return p;
 }
+
+static void ms_find_eval_loop(void);
 
 void ms_python_detect(void) {
     if (ms_load_acquire(&g_py) || g_py_checked || !g_config.python_frames) return;
@@ -80,6 +83,7 @@ void ms_python_detect(void) {
         ms_warn("Python ", v, ": interpreter symbols missing, native frames only", 0);
         return;
     }
+    if (!g_config.python_native_all) ms_find_eval_loop();
     ms_store_release(&g_py, layout);
     ms_store_release(&g_python_active, 1);
 }
@@ -111,17 +115,29 @@ void ms_python_freed(const void *p) {
     if (v & 1) ms_cas_acq_rel(slot, &v, v + 1);
 }
 
-/* What tells this code object from any other that had its address. */
-static uint64_t ms_code_identity(const ms_py_layout_t *L, const char *co) {
+/* What tells this code object from any other that had its address. Not
+ * avalanched: it only feeds the stack and code keys, which are. */
+static inline uint64_t ms_code_identity(const ms_py_layout_t *L, const char *co) {
     uint32_t *slot = ms_code_generation(co);
     uint32_t v = ms_load_relaxed(slot);
-    if (!(v & 1) && ms_cas_acq_rel(slot, &v, v | 1)) v |= 1;
-    ms_hash_t h = ms_hash_start(v >> 1);
-    ms_hash_add(&h, (uintptr_t)LOAD_PTR(co, L->code_qualname));
-    ms_hash_add(&h, (uintptr_t)LOAD_PTR(co, L->code_filename));
-    ms_hash_add(&h, (uintptr_t)LOAD_PTR(co, L->code_linetable));
-    ms_hash_add(&h, (uint64_t)(uint32_t) * (const int32_t *)(co + L->code_firstlineno));
-    return ms_hash_finish(h).h1;
+    if (MS_UNLIKELY(!(v & 1)) && ms_cas_acq_rel(slot, &v, v | 1)) v |= 1;
+    return (uintptr_t)LOAD_PTR(co, L->code_qualname) * 0x9E3779B97F4A7C15ull ^
+           (uintptr_t)LOAD_PTR(co, L->code_filename) * 0xC2B2AE3D27D4EB4Full ^
+           (uintptr_t)LOAD_PTR(co, L->code_linetable) * 0x165667B19E3779F9ull ^
+           ((uint64_t)(v >> 1) << 32 | (uint32_t) * (const int32_t *)(co + L->code_firstlineno));
+}
+
+/* The evaluation loop's code: a native frame there is where the Python
+ * frames are (stack.c stops unwinding at the first one). */
+uintptr_t g_python_eval_begin, g_python_eval_end;
+
+static void ms_find_eval_loop(void) {
+    void *eval = ms_lookup("_PyEval_EvalFrameDefault");
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (!eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size == 0) return;
+    g_python_eval_begin = (uintptr_t)eval;
+    g_python_eval_end = (uintptr_t)eval + sym->st_size;
 }
 
 uint32_t ms_python_walk(ms_py_raw_frame_t *out, uint32_t max) {

@@ -80,18 +80,46 @@ static uint32_t ms_stack_intern(void *const *frames, uint32_t depth, const ms_py
 
 void ms_stack_after_fork(void) { ms_idtable_after_fork(&g_stacks); }
 
-uint32_t ms_stack_capture(void) {
-    void *frames[MS_MAX_DEPTH + MS_SKIP_MAX];
-    int n = unw_backtrace(frames, (int)(g_config.depth + MS_SKIP_MAX));
-    /* The shim's own frames go, wherever they are: the hooks at the top,
-     * and our __libc_start_main wrapper near the bottom. */
+/* Native frames, innermost first, without the shim's own (the hooks at the
+ * top, our __libc_start_main wrapper near the bottom): at most `limit`,
+ * from an unwind of at most `limit + extra` frames. */
+static uint32_t ms_unwind(void **frames, uint32_t limit, uint32_t extra) {
+    int n = unw_backtrace(frames, (int)(limit + extra));
     uint32_t depth = 0;
-    for (int i = 0; i < n && depth < g_config.depth; i++) {
+    for (int i = 0; i < n && depth < limit; i++) {
         uintptr_t ip = (uintptr_t)frames[i];
         if (ip >= g_self_begin && ip < g_self_end) continue;
         frames[depth++] = frames[i];
     }
+    return depth;
+}
+
+/* The shim's own frames above the caller's: the hook, the event writer,
+ * the capture. */
+#define MS_SHIM_FRAMES 3u
+
+/* How deep under the innermost evaluation frame a Python allocation is
+ * (allocator, object constructor, the bytecode's C helper): usually 2-9
+ * frames. unw_backtrace walks as many frames as it is asked for, so the
+ * unwind is tried short, then longer, before the whole depth. */
+static const uint32_t ms_py_probes[] = {6, 14};
+
+uint32_t ms_stack_capture(void) {
+    void *frames[MS_MAX_DEPTH + MS_SKIP_MAX];
     ms_py_raw_frame_t py[MS_PY_MAX_DEPTH];
     uint32_t py_depth = ms_python_walk(py, MS_PY_MAX_DEPTH);
+    uint32_t depth = 0;
+    /* Above the innermost evaluation frame the Python frames say where we
+     * are; the native frames there (the interpreter calling itself) are
+     * the most costly part of the unwind and the least telling. */
+    for (uint32_t p = 0; py_depth && g_python_eval_end && !depth && p < 2; p++) {
+        uint32_t probe = ms_py_probes[p] < g_config.depth ? ms_py_probes[p] : g_config.depth;
+        uint32_t n = ms_unwind(frames, probe, MS_SHIM_FRAMES);
+        for (uint32_t i = 0; i < n && !depth; i++) {
+            uintptr_t ip = (uintptr_t)frames[i];
+            if (ip >= g_python_eval_begin && ip < g_python_eval_end) depth = i + 1;
+        }
+    }
+    if (depth == 0) depth = ms_unwind(frames, g_config.depth, MS_SKIP_MAX);
     return ms_stack_intern(frames, depth, py, py_depth);
 }

@@ -13,6 +13,11 @@ nonisolated(unsafe) private var forwardSignalsTo: pid_t = 0
 /// Whether a signal was forwarded already: a second one stops memsift itself.
 nonisolated(unsafe) private var signalForwarded: Int32 = 0
 
+/// How much of a Python program's native stack the shim unwinds (MEMSIFT_PYTHON_NATIVE).
+enum PythonNativeFrames: String, ExpressibleByArgument, CaseIterable {
+  case innermost, all
+}
+
 extension MemsiftCommand {
   struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,6 +39,14 @@ extension MemsiftCommand {
     @Option(help: "Frames kept per stack (1-512).")
     var depth: Int?
 
+    @Option(
+      name: .customLong("python-native"),
+      help: """
+        Python programs: native frames up to the innermost Python frame only (innermost, the default: \
+        the Python frames say the rest, and unwinding stops early) or all of them (all).
+        """)
+    var pythonNative: PythonNativeFrames?
+
     @Flag(name: .shortAndLong, help: "Do not print the summary at the end.")
     var quiet = false
 
@@ -50,7 +63,8 @@ extension MemsiftCommand {
     }
 
     func run() throws {
-      let environment = Foundation.ProcessInfo.processInfo.environment
+      var environment = Foundation.ProcessInfo.processInfo.environment
+      if let pythonNative { environment["MEMSIFT_PYTHON_NATIVE"] = pythonNative.rawValue }
       let outcome: RunOutcome
       do {
         let shimPath = try ShimLocator.locate(explicit: shim, environment: environment)
