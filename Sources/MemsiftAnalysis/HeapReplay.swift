@@ -1,3 +1,4 @@
+import Foundation
 import MemsiftFormat
 
 /// Replays allocation events into a live set and keeps the totals, with
@@ -80,7 +81,20 @@ public struct HeapReplay {
   /// How many times the heap reached a new peak.
   private var peakEpoch: UInt64 = 0
 
+  /// Set when the trace is a sample (MS_REC_SAMPLING): each allocation's
+  /// bytes then count as the unbiased estimate of what it stands for.
+  public var sampleRate: UInt64 = 0
+
   public init() {}
+
+  /// A sampled allocation of `size` bytes was recorded with probability
+  /// p = 1 - exp(-size/rate): it stands for size/p bytes (Horvitz-Thompson,
+  /// as tcmalloc's heap profiles scale).
+  static func estimatedBytes(_ size: UInt64, rate: UInt64) -> UInt64 {
+    guard rate > 0, size > 0 else { return size }
+    let p = -expm1(-Double(size) / Double(rate))
+    return UInt64((Double(size) / p).rounded())
+  }
 
   /// Applies one record; records that are not heap events are ignored.
   public mutating func apply(_ record: TraceRecord) {
@@ -173,7 +187,8 @@ public struct HeapReplay {
     }
   }
 
-  private mutating func allocate(_ ptr: UInt64, _ size: UInt64, _ stack: StackID, _ time: UInt64) {
+  private mutating func allocate(_ ptr: UInt64, _ requested: UInt64, _ stack: StackID, _ time: UInt64) {
+    let size = sampleRate > 0 ? Self.estimatedBytes(requested, rate: sampleRate) : requested
     let i = site(of: stack)
     let block = LiveBlock(size: size, stack: stack, site: i)
     if let stale = live.updateValue(block, forKey: ptr) {
@@ -348,7 +363,20 @@ public struct HeapTotals: Codable, Equatable, Sendable {
   /// Allocations returning an address the trace still held as live.
   public var reusedWithoutFree: UInt64 = 0
 
+  /// Set when the trace is a sample (MS_REC_SAMPLING): each allocation's
+  /// bytes then count as the unbiased estimate of what it stands for.
+  public var sampleRate: UInt64 = 0
+
   public init() {}
+
+  /// A sampled allocation of `size` bytes was recorded with probability
+  /// p = 1 - exp(-size/rate): it stands for size/p bytes (Horvitz-Thompson,
+  /// as tcmalloc's heap profiles scale).
+  static func estimatedBytes(_ size: UInt64, rate: UInt64) -> UInt64 {
+    guard rate > 0, size > 0 else { return size }
+    let p = -expm1(-Double(size) / Double(rate))
+    return UInt64((Double(size) / p).rounded())
+  }
 
   enum CodingKeys: String, CodingKey {
     case allocations, frees

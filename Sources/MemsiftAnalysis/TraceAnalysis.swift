@@ -187,6 +187,7 @@ struct TraceScan {
     var lastRSS: UInt64?
     var rssHistory: [(time: UInt64, bytes: UInt64)] = []
     var snapshots: [SnapshotPoint] = []
+    var sampleRate: UInt64 = 0
     var lastTime = reader.header.startMonoNs
     var index = 0
     let start = reader.header.startMonoNs
@@ -224,6 +225,9 @@ struct TraceScan {
         }
       case .code(let code):
         if keepFrames && codes[code.id] == nil { codes[code.id] = code }
+      case .sampling(let rate):
+        if replay.totals.allocations == 0 { replay.sampleRate = rate }
+        sampleRate = rate
       case .thread(_, let tid, _): threads.insert(tid)
       case .moduleLoad(let m):
         modules.append(TracedModule(module: m, loadRecord: index))
@@ -293,6 +297,6 @@ struct TraceScan {
       stacks: stackRecords.count, threads: threads.count, modules: loaded.count, modulesUnloaded: unloaded,
       loadedModules: loaded,
       rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, snapshots: snapshots, rssAtPeakBytes: rssAtPeak,
-      rssAtEndBytes: lastRSS, warnings: warnings)
+      rssAtEndBytes: lastRSS, sampleRate: sampleRate, warnings: warnings)
   }
 }

@@ -27,6 +27,10 @@ public struct TraceSummary: Sendable {
   /// RSS beside the heap: the last samples before the peak and before the end.
   public var rssAtPeakBytes: UInt64? = nil
   public var rssAtEndBytes: UInt64? = nil
+  /// Mean bytes between samples when the trace is a sample (0: every event).
+  /// Byte figures are then unbiased estimates, counts are of the sampled
+  /// allocations.
+  public var sampleRate: UInt64 = 0
   public var warnings: [String]
 
   /// Time since the process started. Event times come from a coarse clock

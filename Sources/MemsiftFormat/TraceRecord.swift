@@ -141,6 +141,8 @@ public enum TraceRecord: Sendable, Equatable {
   /// Native return addresses and (innermost first) the Python frames above them.
   case stack(id: StackID, frames: [UInt64], python: [PythonFrameRef])
   case code(PythonCode)
+  /// The events are a sample: one allocation per `rateBytes` bytes on average.
+  case sampling(rateBytes: UInt64)
   case alloc(timeNs: UInt64, ptr: UInt64, size: UInt64, stack: StackID, tid: UInt32, function: AllocFunction?)
   case free(timeNs: UInt64, ptr: UInt64)
   /// A realloc taking its place before the real call (see `reallocDone`).
@@ -236,6 +238,9 @@ extension TraceRecord {
         PythonCode(
           id: r.id, address: r.address, firstLine: r.first_line, name: name, file: file,
           lineTable: Array(bytes[tableStart..<tableStart + lengths[2]]), truncated: r.flags & UInt8(MS_CODE_TRUNCATED) != 0))
+    case MS_REC_SAMPLING.rawValue:
+      let r = try need(ms_sampling_record_t.self)
+      return .sampling(rateBytes: r.rate_bytes)
     case MS_REC_THREAD.rawValue:
       let r = try need(ms_thread_record_t.self)
       let nameOffset = MemoryLayout<ms_thread_record_t>.offset(of: \ms_thread_record_t.name)!
@@ -303,7 +308,7 @@ extension TraceRecord {
       return t
     case .moduleLoad(let m): return m.timeNs
     case .end(let e): return e.timeNs
-    case .process, .stack, .code, .unknown: return nil
+    case .process, .stack, .code, .sampling, .unknown: return nil
     }
   }
 

@@ -17,6 +17,11 @@ public enum TotalsReport {
       "ended        \(s.endKind.describe(status: s.endStatus)) after \(ByteFormat.seconds(s.durationNs))"
         + (s.isComplete ? "" : " (trace not finished)"))
     lines.append("")
+    if s.sampleRate > 0 {
+      lines.append(
+        "sampled      one allocation per \(ByteFormat.bytes(s.sampleRate)) on average: bytes are estimates, "
+          + "counts are of the sampled allocations")
+    }
     lines.append("allocations            \(ByteFormat.count(t.allocations))")
     lines.append("frees                  \(ByteFormat.count(t.frees))")
     lines.append("temporary allocations  \(ByteFormat.count(t.temporaryAllocations))")
@@ -113,6 +118,8 @@ public enum TotalsReport {
     var loaded_modules: [Module]
     var rss: RSS
     var backpressure: Backpressure
+    /// Mean bytes between samples; absent when every event was recorded.
+    var sample_rate_bytes: UInt64?
     var warnings: [String]
     var sites: [Site]?
 
@@ -163,6 +170,7 @@ public enum TotalsReport {
       }
       rss = RSS(samples: s.rssSamples, peak_bytes: s.peakRSSBytes)
       backpressure = Backpressure(waits: s.end?.backpressureWaits ?? 0, ns: s.end?.backpressureNs ?? 0)
+      sample_rate_bytes = s.sampleRate > 0 ? s.sampleRate : nil
       warnings = s.warnings
     }
   }

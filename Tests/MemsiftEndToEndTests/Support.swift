@@ -98,6 +98,7 @@ struct Victims {
   var containers: String { path("containers") }
   var libinitMain: String { path("libinit_main") }
   var sites: String { path("sites") }
+  var sampled: String { path("sampled") }
   var cache: String { path("cache") }
   var inlined: String { path("inlined") }
   var plugins: String { path("plugins") }
@@ -131,6 +132,7 @@ struct Victims {
         ("c++", "containers", [src + "/containers.cpp"]),
         ("cc", "libmsinit.so", ["-shared", "-fPIC", src + "/libinit.c"]),
         ("cc", "sites", [src + "/sites.c"]),
+        ("cc", "sampled", [src + "/sampled.c"]),
         ("c++", "cache", [src + "/cache.cpp"]),
         ("cc", "inlined", ["-O2", src + "/inlined.c"]),  // the later -O wins
         ("cc", "plugins", [src + "/plugins.c", "-ldl"]),
@@ -494,9 +496,12 @@ struct Report: Decodable {
   var loadedModules: [Module]
   var warnings: [String]
   var sites: [Site]?
+  /// Present when the trace is a sample.
+  var sampleRateBytes: UInt64?
 
   enum CodingKeys: String, CodingKey {
     case schema, trace, process, complete, events, totals, threads, warnings, sites
+    case sampleRateBytes = "sample_rate_bytes"
     case loadedModules = "loaded_modules"
   }
 

@@ -69,6 +69,9 @@ void ms_config_read(void) {
     g_config.collector_pid = (int32_t)ms_env_number("MEMSIFT_COLLECTOR_PID", 0, 0x7fffffff, 0, " is not a PID; ignored");
     g_config.python_frames =
         (int)ms_env_number("MEMSIFT_PYTHON_FRAMES", 0, 1, 1, " is not 0 or 1; using 1 (Python frames on)");
+    g_config.sample_rate = ms_env_number("MEMSIFT_SAMPLE_RATE", 0, (uint64_t)1 << 40, 0,
+                                         " is not a whole number of bytes up to 2^40; recording every event");
+    g_config.sample_seed = ms_env_number("MEMSIFT_SAMPLE_SEED", 0, UINT64_MAX, 0, " is not a whole number; seeding from the clock");
     const char *native = ms_env("MEMSIFT_PYTHON_NATIVE");
     if (native && strcmp(native, "all") == 0)
         g_config.python_native_all = 1;

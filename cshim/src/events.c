@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 #include "guard.h"
+#include "sample.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -94,28 +95,57 @@ void ms_record_rss(uint64_t now) {
     ms_ring_commit((uint8_t *)r);
 }
 
-void ms_record_alloc(uint8_t fn, const void *ptr, uint64_t size) {
+static void ms_emit_alloc(uint8_t fn, const void *ptr, uint64_t size, uint64_t now) {
     uint32_t tid = ms_thread_tid();
     uint32_t stack = ms_stack_capture();
     ms_alloc_record_t *r = (ms_alloc_record_t *)ms_ring_reserve(&g_ring, sizeof *r, MS_REC_ALLOC, fn);
-    uint64_t now = ms_now_ns();
     r->time_ns = now;
     r->ptr = (uint64_t)(uintptr_t)ptr;
     r->size = size;
     r->stack = stack;
     r->tid = tid;
     ms_ring_commit((uint8_t *)r);
-    ms_periodic(now);
 }
 
-void ms_record_free(const void *ptr) {
+static void ms_emit_free(const void *ptr) {
     ms_free_record_t *r = (ms_free_record_t *)ms_ring_reserve(&g_ring, sizeof *r, MS_REC_FREE, 0);
     r->time_ns = ms_now_ns();
     r->ptr = (uint64_t)(uintptr_t)ptr;
     ms_ring_commit((uint8_t *)r);
 }
 
+void ms_record_alloc(uint8_t fn, const void *ptr, uint64_t size) {
+    uint64_t now = ms_now_ns();
+    /* Sampling (the hook already counted the size down): an unsampled
+     * allocation is not recorded; a sampled one whose address finds no room
+     * in the set is dropped (its free would be lost). */
+    if (!g_sample_filter || (ms_sample_due() && ms_sampled_insert(ptr, size))) ms_emit_alloc(fn, ptr, size, now);
+    ms_periodic(now);
+}
+
+void ms_record_free(const void *ptr) {
+    if (g_sample_filter && !ms_sampled_remove(ptr, NULL)) return;
+    ms_emit_free(ptr);
+}
+
+/* A sampled realloc is the release of the old block if it was sampled,
+ * then an allocation sampled like any other. What the call was given, kept
+ * from before it to after it (a thread has one realloc in flight). */
+static MS_TLS struct {
+    uint8_t fn;
+    int old_sampled;
+    uint64_t old_size;
+    uint64_t size;
+} t_sampled_realloc;
+
 void ms_record_realloc_begin(uint8_t fn, const void *old, uint64_t size) {
+    if (g_sample_filter) {
+        t_sampled_realloc.fn = fn;
+        t_sampled_realloc.size = size;
+        t_sampled_realloc.old_sampled = old && ms_sampled_remove(old, &t_sampled_realloc.old_size);
+        if (t_sampled_realloc.old_sampled) ms_emit_free(old);
+        return;
+    }
     uint32_t tid = ms_thread_tid();
     uint32_t stack = ms_stack_capture();
     ms_realloc_record_t *r = (ms_realloc_record_t *)ms_ring_reserve(&g_ring, sizeof *r, MS_REC_REALLOC, fn);
@@ -128,6 +158,16 @@ void ms_record_realloc_begin(uint8_t fn, const void *old, uint64_t size) {
 }
 
 void ms_record_realloc_done(const void *old, const void *new_ptr) {
+    if (g_sample_filter) {
+        if (new_ptr && !ms_sample_skip(t_sampled_realloc.size)) {
+            ms_record_alloc(t_sampled_realloc.fn, new_ptr, t_sampled_realloc.size);
+        } else if (t_sampled_realloc.size > 0 && t_sampled_realloc.old_sampled &&
+                   ms_sampled_insert(old, t_sampled_realloc.old_size)) {
+            /* Failed: the old block lives on, recorded anew. */
+            ms_emit_alloc(t_sampled_realloc.fn, old, t_sampled_realloc.old_size, ms_now_ns());
+        }
+        return;
+    }
     ms_realloc_done_record_t *r =
         (ms_realloc_done_record_t *)ms_ring_reserve(&g_ring, sizeof *r, MS_REC_REALLOC_DONE, 0);
     uint64_t now = ms_now_ns();

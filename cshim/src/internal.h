@@ -51,6 +51,8 @@ typedef struct ms_config_s {
     int32_t collector_pid;    /* MEMSIFT_COLLECTOR_PID: who drains a MEMSIFT_RUN_DIR ring */
     int python_frames;        /* MEMSIFT_PYTHON_FRAMES (default 1): read CPython's frames */
     int python_native_all;    /* MEMSIFT_PYTHON_NATIVE=all: native frames above Python code too */
+    uint64_t sample_rate;     /* MEMSIFT_SAMPLE_RATE: mean bytes between samples; 0 records every event */
+    uint64_t sample_seed;     /* MEMSIFT_SAMPLE_SEED: reproducible sampling (tests); 0 seeds from the clock */
 } ms_config_t;
 extern ms_config_t g_config;
 void ms_config_read(void);
@@ -133,6 +135,15 @@ void ms_record_thread_name(const char *name);
 void ms_record_rss(uint64_t now);
 /* The tid of the calling thread, announcing it on first use. */
 uint32_t ms_thread_tid(void);
+
+/* ---- sample.c: sampling by bytes ---- */
+int ms_sample_setup(void);
+/* After ms_sample_skip said no: whether the allocation is sampled (else
+ * only the periodic work is due). */
+int ms_sample_due(void);
+/* The set of sampled blocks: 0 when full (the sample is dropped) / absent. */
+int ms_sampled_insert(const void *ptr, uint64_t size);
+int ms_sampled_remove(const void *ptr, uint64_t *size);
 
 /* ---- stack.c ---- */
 int ms_stack_setup(void);

@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 #include "guard.h"
+#include "sample.h"
 
 #include <errno.h>
 #include <string.h>
@@ -31,7 +32,10 @@ static inline int ms_should_trace(void) {
 
 /* Records a successful allocation; errno stays as the real call left it. */
 static inline void ms_after_alloc(uint8_t fn, void *p, uint64_t size) {
-    if (!p || !ms_should_trace()) return;
+    if (!p) return;
+    /* Sampling: most allocations stop at the countdown. */
+    if (g_sample_filter && !t_in_shim && ms_sample_skip(size)) return;
+    if (!ms_should_trace()) return;
     int saved = errno;
     t_in_shim = 1;
     ms_record_alloc(fn, p, size);
@@ -58,6 +62,12 @@ MEMSIFT_EXPORT void *calloc(size_t n, size_t size) {
 MEMSIFT_EXPORT void free(void *p) {
     if (MS_UNLIKELY(ms_arena_owns(p))) return; /* bootstrap block: never reclaimed */
     MS_ENSURE_REAL((void)0);
+    /* Sampling: the free of a block that cannot be sampled goes straight
+     * through (unless Python's code objects are being watched). */
+    if (p && g_sample_filter && !ms_sample_maybe(p) && !g_python_active) {
+        g_real.free(p);
+        return;
+    }
     if (p && ms_should_trace()) {
         int saved = errno;
         t_in_shim = 1;

@@ -146,6 +146,14 @@ static void ms_setup_owner_page(void) {
 
 static void ms_after_fork_child(void);
 
+/* A sampled trace says so right after PROCESS, before any event. */
+static void ms_emit_sampling(void) {
+    if (!g_config.sample_rate) return;
+    ms_sampling_record_t *r = (ms_sampling_record_t *)ms_ring_reserve(&g_ring, sizeof *r, MS_REC_SAMPLING, 0);
+    r->rate_bytes = g_config.sample_rate;
+    ms_ring_commit((uint8_t *)r);
+}
+
 /* Opens this process's trace: ring, PROCESS record, modules, first RSS. */
 static int ms_begin_trace(int is_fork_child) {
     g_pid = (int32_t)getpid();
@@ -156,6 +164,7 @@ static int ms_begin_trace(int is_fork_child) {
     g_start_wall_ns = ms_clock_ns(CLOCK_REALTIME);
     if ((is_fork_child ? ms_sink_reopen_in_child() : ms_sink_open()) != 0) return -1;
     ms_emit_process();
+    ms_emit_sampling();
     if (is_fork_child)
         ms_objects_after_fork();
     else
@@ -183,7 +192,7 @@ static void ms_start(void) {
     dl_iterate_phdr(ms_find_self, (void *)(uintptr_t)&ms_start);
     ms_read_identity();
     ms_setup_owner_page();
-    if (ms_stack_setup() == 0 && ms_begin_trace(0) == 0) {
+    if (ms_stack_setup() == 0 && ms_sample_setup() == 0 && ms_begin_trace(0) == 0) {
         /* Only the child handler: we hold no lock a fork could strand. */
         pthread_atfork(NULL, NULL, ms_after_fork_child);
         ms_python_detect();

@@ -47,6 +47,14 @@ extension MemsiftCommand {
         """)
     var pythonNative: PythonNativeFrames?
 
+    @Option(
+      name: .customLong("sample-rate"),
+      help: """
+        Record a sample instead of every event: one allocation per BYTES allocated on average (Poisson, \
+        as tcmalloc); reports scale bytes to estimates. E.g. 524288.
+        """)
+    var sampleRate: UInt64?
+
     @Flag(name: .shortAndLong, help: "Do not print the summary at the end.")
     var quiet = false
 
@@ -60,11 +68,15 @@ extension MemsiftCommand {
       if command.first == "--" { command.removeFirst() }
       guard !command.isEmpty else { throw ValidationError("missing the command to trace: memsift run -- CMD [ARGS...]") }
       if let depth, !(1...512).contains(depth) { throw ValidationError("--depth must be between 1 and 512") }
+      if let sampleRate, !(1...(1 << 40)).contains(sampleRate) {
+        throw ValidationError("--sample-rate must be between 1 and 2^40 bytes")
+      }
     }
 
     func run() throws {
       var environment = Foundation.ProcessInfo.processInfo.environment
       if let pythonNative { environment["MEMSIFT_PYTHON_NATIVE"] = pythonNative.rawValue }
+      if let sampleRate { environment["MEMSIFT_SAMPLE_RATE"] = String(sampleRate) }
       let outcome: RunOutcome
       do {
         let shimPath = try ShimLocator.locate(explicit: shim, environment: environment)

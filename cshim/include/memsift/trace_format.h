@@ -37,7 +37,7 @@
 
 /* "MEMSIFT\0" read as a little-endian uint64. */
 #define MEMSIFT_TRACE_MAGIC 0x00544649534D454DULL
-#define MEMSIFT_FORMAT_VERSION 2
+#define MEMSIFT_FORMAT_VERSION 3
 
 /* ms_file_header_t.flags */
 #define MS_FILE_ZSTD 0x1u /* everything after the header is one zstd stream */
@@ -83,6 +83,7 @@ enum ms_record_type {
     MS_REC_REALLOC_DONE = 12, /* ms_realloc_done_record_t, after the real call */
     MS_REC_SNAPSHOT = 13,     /* ms_snapshot_record_t + label */
     MS_REC_CODE = 14,         /* ms_code_record_t + name + file + line table (version 2) */
+    MS_REC_SAMPLING = 15,     /* ms_sampling_record_t (version 3): events are a sample */
 };
 
 /* Which interposed function made an ALLOC/REALLOC record (header aux byte). */
@@ -313,6 +314,16 @@ typedef struct ms_end_record_s {
     uint64_t stack_table_full;   /* events recorded with MS_STACK_UNKNOWN because the table was full */
 } ms_end_record_t;
 
+/* MS_REC_SAMPLING, right after PROCESS when the trace is a sample: each
+ * allocation of s bytes was recorded with probability 1 - exp(-s/rate),
+ * and a free only for a recorded block (readers scale to estimates). A
+ * failed realloc of a sampled block is recorded as the block's release and
+ * a new allocation of it. */
+typedef struct ms_sampling_record_s {
+    ms_record_header_t h;
+    uint64_t rate_bytes; /* mean bytes between samples */
+} ms_sampling_record_t;
+
 /* Who placed a snapshot label (ms_snapshot_record_t.source). */
 enum ms_snapshot_source {
     MS_SNAPSHOT_PROGRAM = 1,  /* the program called memsift_snapshot() */
@@ -352,5 +363,6 @@ _Static_assert(sizeof(ms_end_record_t) == 56, "end record layout");
 _Static_assert(sizeof(ms_snapshot_record_t) == 24, "snapshot record layout");
 _Static_assert(sizeof(ms_py_frame_t) == 8, "python frame layout");
 _Static_assert(sizeof(ms_code_record_t) == 40, "code record layout");
+_Static_assert(sizeof(ms_sampling_record_t) == 16, "sampling record layout");
 
 #endif
