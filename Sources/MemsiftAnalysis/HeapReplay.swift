@@ -363,20 +363,7 @@ public struct HeapTotals: Codable, Equatable, Sendable {
   /// Allocations returning an address the trace still held as live.
   public var reusedWithoutFree: UInt64 = 0
 
-  /// Set when the trace is a sample (MS_REC_SAMPLING): each allocation's
-  /// bytes then count as the unbiased estimate of what it stands for.
-  public var sampleRate: UInt64 = 0
-
   public init() {}
-
-  /// A sampled allocation of `size` bytes was recorded with probability
-  /// p = 1 - exp(-size/rate): it stands for size/p bytes (Horvitz-Thompson,
-  /// as tcmalloc's heap profiles scale).
-  static func estimatedBytes(_ size: UInt64, rate: UInt64) -> UInt64 {
-    guard rate > 0, size > 0 else { return size }
-    let p = -expm1(-Double(size) / Double(rate))
-    return UInt64((Double(size) / p).rounded())
-  }
 
   enum CodingKeys: String, CodingKey {
     case allocations, frees

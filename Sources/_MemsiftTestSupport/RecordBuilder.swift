@@ -96,6 +96,13 @@ public struct RecordBuilder {
     appendRecord(&r, type: MS_REC_CODE.rawValue, tail: Array(name.utf8) + Array(file.utf8) + lineTable)
   }
 
+  /// A SAMPLING record: the events that follow are a sample.
+  public mutating func sampling(rate: UInt64) {
+    var r = ms_sampling_record_t()
+    r.rate_bytes = rate
+    appendRecord(&r, type: MS_REC_SAMPLING.rawValue)
+  }
+
   static func littleEndian(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64($0 * 8)) } }
 
   /// A MODULE_LOAD record; `segments` are (vaddr, memsz) pairs relative to `base`.

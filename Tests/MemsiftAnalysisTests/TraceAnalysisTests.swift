@@ -81,3 +81,23 @@ private func pluginTrace() -> RecordBuilder {
   #expect(s.warnings.isEmpty)
   #expect((a.stacks, a.modules, a.modulesUnloaded, a.events, a.durationNs) == (s.stacks, s.modules, s.modulesUnloaded, s.events, s.durationNs))
 }
+
+/// A sampled allocation of s bytes stands for s / (1 - exp(-s/rate)) bytes:
+/// at s = rate, s / (1 - 1/e) = 103,676 for 65,536; far above the rate,
+/// about s itself; a freed one takes its estimate with it.
+@Test func aSampledTraceScalesEachAllocationToItsEstimate() throws {
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.sampling(rate: 65_536)
+  b.stack(1, frames: [0x401000])
+  b.alloc(0x1000, 65_536, stack: 1)
+  b.alloc(0x2000, 10_000_000, stack: 1)
+  b.alloc(0x3000, 64, stack: 1)
+  b.free(0x3000)
+  b.end()
+  let summary = try TraceSummary.read(path: try writeTrace(b))
+  #expect(summary.sampleRate == 65_536)
+  #expect(summary.totals.leakedBytes == 103_676 + 10_000_000)
+  #expect(summary.totals.bytesAllocated == 103_676 + 10_000_000 + 65_568)
+}
