@@ -45,7 +45,7 @@ let package = Package(
     .target(name: "MemsiftReport", dependencies: ["MemsiftAnalysis", "MemsiftFormat", "MemsiftSymbols"]),
     .target(
       name: "MemsiftCollector",
-      dependencies: ["MemsiftFormat", "CMemsiftRing", "CMemsiftSys", "CZstd"]
+      dependencies: ["MemsiftFormat", "MemsiftAnalysis", "CMemsiftRing", "CMemsiftSys", "CZstd"]
     ),
 
     // The command-line tool

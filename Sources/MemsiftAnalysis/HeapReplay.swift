@@ -28,7 +28,7 @@ public struct HeapReplay {
   }
 
   /// The running figures of one site.
-  struct SiteState {
+  struct RunningSite {
     var stack: StackID
     var allocations: UInt64 = 0
     var bytesAllocated: UInt64 = 0
@@ -40,6 +40,10 @@ public struct HeapReplay {
     /// The site's live blocks at the same peak.
     var countAtPeak: UInt64 = 0
     var syncedEpoch: UInt64
+    /// Changed since `takeChangedSites` last listed it.
+    var changed = false
+    /// Live bytes when `takeChangedSites` last listed it.
+    var reportedBytes: UInt64 = 0
 
     /// Live bytes at the latest peak, `epoch` being its number.
     func bytesAtPeak(_ epoch: UInt64) -> UInt64 { syncedEpoch < epoch ? liveBytes : liveAtPeak }
@@ -54,7 +58,11 @@ public struct HeapReplay {
   /// Blocks allocated and not yet freed, by address.
   private var live = AddressTable<LiveBlock>()
   /// How many blocks are live now.
-  public var liveCount: Int { live.count }
+  public var liveCount: Int { live.count + Int(summarizedCount) }
+  /// Live blocks that SITE records (live mode) account for, not in `live`.
+  private var summarizedCount: UInt64 = 0
+  /// Sites changed since `takeChangedSites` last listed them.
+  private var changedSites: [Int32] = []
 
   /// The totals so far, with the calls per function by C name.
   public var totals: HeapTotals {
@@ -74,7 +82,7 @@ public struct HeapReplay {
   /// Sites in order of first allocation. The shim numbers stacks from 1
   /// up, so a site is found by its stack id in `siteByID` (-1: none yet);
   /// ids too large for it (another writer, a damaged trace) go to `siteIndex`.
-  private var siteStates: [SiteState] = []
+  private var siteStates: [RunningSite] = []
   private var siteByID: [Int32] = []
   private var siteIndex: [StackID: Int32] = [:]
   private static let maxDirectID = 1 << 22
@@ -122,9 +130,48 @@ public struct HeapReplay {
       }
       if old != 0 { release(old, begun.block) }
       if new != 0 { allocate(new, begun.size, begun.stack, begun.time) }
+    case .site(let state):
+      setSite(state)
     default:
       break
     }
+  }
+
+  /// A site's state from a live-mode trace: its live set and counters as
+  /// the collector replayed them.
+  private mutating func setSite(_ state: SiteState) {
+    let i = Int(site(of: state.stack))
+    sync(i)
+    let old = siteStates[i]
+    liveBytes = liveBytes &- old.liveBytes &+ state.liveBytes
+    summarizedCount = summarizedCount &- old.liveCount &+ state.liveCount
+    rawTotals.allocations = rawTotals.allocations &- old.allocations &+ state.allocations
+    rawTotals.bytesAllocated = rawTotals.bytesAllocated &- old.bytesAllocated &+ state.bytesAllocated
+    rawTotals.frees = rawTotals.frees &+ (state.allocations &- old.allocations) &- (state.liveCount &- old.liveCount)
+    siteStates[i].liveBytes = state.liveBytes
+    siteStates[i].liveCount = state.liveCount
+    siteStates[i].allocations = state.allocations
+    siteStates[i].bytesAllocated = state.bytesAllocated
+    notePeak(state.timeNs)
+  }
+
+  /// The sites whose state changed since the last call, with that state
+  /// (what a live-mode collector writes at a snapshot); those that shrank
+  /// first, so that replaying them in order never overshoots the heap.
+  public mutating func takeChangedSites(at timeNs: UInt64) -> [SiteState] {
+    var shrank: [SiteState] = []
+    var grew: [SiteState] = []
+    for i in changedSites.map(Int.init) {
+      let st = siteStates[i]
+      siteStates[i].changed = false
+      let state = SiteState(
+        timeNs: timeNs, stack: st.stack, liveBytes: st.liveBytes, liveCount: st.liveCount,
+        allocations: st.allocations, bytesAllocated: st.bytesAllocated)
+      if st.liveBytes < st.reportedBytes { shrank.append(state) } else { grew.append(state) }
+      siteStates[i].reportedBytes = st.liveBytes
+    }
+    changedSites.removeAll(keepingCapacity: true)
+    return shrank + grew
   }
 
   private mutating func count(_ function: AllocFunction?) {
@@ -142,7 +189,7 @@ public struct HeapReplay {
     let id = Int(stack.rawValue)
     if id >= Self.maxDirectID, let i = siteIndex[stack] { return i }
     let i = Int32(siteStates.count)
-    siteStates.append(SiteState(stack: stack, syncedEpoch: peakEpoch))
+    siteStates.append(RunningSite(stack: stack, syncedEpoch: peakEpoch))
     if id < Self.maxDirectID {
       if id >= siteByID.count {
         siteByID.append(contentsOf: repeatElement(-1, count: max(id + 1, 2 * siteByID.count, 64) - siteByID.count))
@@ -154,9 +201,14 @@ public struct HeapReplay {
     return i
   }
 
-  /// Brings a site's `liveAtPeak` up to the latest peak; call before its live bytes change.
+  /// Brings a site's `liveAtPeak` up to the latest peak, and notes it
+  /// changed; call before its live bytes change.
   @inline(__always)
   private mutating func sync(_ i: Int) {
+    if !siteStates[i].changed {
+      siteStates[i].changed = true
+      changedSites.append(Int32(i))
+    }
     if siteStates[i].syncedEpoch < peakEpoch {
       siteStates[i].liveAtPeak = siteStates[i].liveBytes
       siteStates[i].countAtPeak = siteStates[i].liveCount
@@ -255,7 +307,7 @@ public struct HeapReplay {
   public var finalTotals: HeapTotals {
     var t = totals
     t.leakedBytes = liveBytes
-    t.leakedAllocations = UInt64(live.count)
+    t.leakedAllocations = UInt64(liveCount)
     return t
   }
 

@@ -214,6 +214,9 @@ struct TraceScan {
       case .reallocDone(let t, _, _, _):
         lastTime = max(lastTime, t)
         replay.apply(record)
+      case .site(let state):
+        lastTime = max(lastTime, state.timeNs)
+        replay.apply(record)
       case .process(let p): if process == nil { process = p }
       case .stack(let id, let f, let python):
         if stackRecords[id] == nil {

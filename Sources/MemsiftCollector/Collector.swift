@@ -44,9 +44,13 @@ public final class Collector {
   /// waitpid statuses of the processes we reaped.
   private var statuses: [Int32: Int32] = [:]
 
-  public init(runDirectory: RunDirectory, naming: TraceNaming) {
+  /// Live mode (`memsift run --live`): nil writes every event.
+  private let live: LivePolicy?
+
+  public init(runDirectory: RunDirectory, naming: TraceNaming, live: LivePolicy? = nil) {
     self.runDirectory = runDirectory
     self.naming = naming
+    self.live = live
   }
 
   /// Makes the calling process the subreaper of everything it spawns next.
@@ -128,7 +132,7 @@ public final class Collector {
     for path in runDirectory.ringFiles() where !attachedPaths.contains(path) {
       attachedPaths.insert(path)
       do {
-        attached.append(try RingDrain(path: path))
+        attached.append(try RingDrain(path: path, live: live))
       } catch {
         errors.append("\(error)")
         unlink(path)

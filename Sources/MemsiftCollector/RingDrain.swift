@@ -24,10 +24,12 @@ final class RingDrain {
   private(set) var lastExit: (kind: ExitKind, status: Int32)?
   private(set) var finished = false
   private(set) var failure: String?
+  /// Live mode: events are summarized into site states at snapshots.
+  private let summarizer: LiveSummarizer?
 
-  /// Maps a published ring file.
+  /// Maps a published ring file; `live`: summarize instead of writing events.
   /// - Throws: `CollectorError.io` when it cannot be opened or is not a ring.
-  init(path: String) throws {
+  init(path: String, live: LivePolicy? = nil) throws {
     ringPath = path
     let fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
     guard fd >= 0 else { throw CollectorError.io("cannot open ring \(path): \(String(cString: strerror(errno)))") }
@@ -36,6 +38,8 @@ final class RingDrain {
     guard rc == 0 else { throw CollectorError.io("\(path) is not a memsift ring (\(String(cString: strerror(-rc))))") }
     pid = ring.header.pointee.pid
     startMonoNs = ring.header.pointee.start_mono_ns
+    let start = startMonoNs
+    summarizer = live.map { LiveSummarizer(policy: $0, startNs: start) }
     // Opened while the process is alive; if it is already gone, it is
     // finished as soon as the ring is drained.
     pidfd = CMemsiftSys_pidfdOpen(pid)
@@ -61,7 +65,13 @@ final class RingDrain {
       scan(bytes)
       if writer == nil && failure == nil { openTrace(naming: naming) }
       if let writer {
-        do { try writer.append(bytes) } catch { fail("\(error)") }
+        do {
+          if let summarizer {
+            try summarizer.consume(bytes) { try writer.append($0) }
+          } else {
+            try writer.append(bytes)
+          }
+        } catch { fail("\(error)") }
       }
       ms_ring_consume(&ring, n)
       moved += n
@@ -97,7 +107,7 @@ final class RingDrain {
     do {
       let (path, fd) = try naming.create(program: program, pid: pid)
       let header = TraceHeader(
-        flags: 0, writer: MS_WRITER_COLLECTOR, pid: pid, ppid: process?.ppid ?? 0,
+        flags: summarizer == nil ? 0 : MS_FILE_LIVE, writer: MS_WRITER_COLLECTOR, pid: pid, ppid: process?.ppid ?? 0,
         startWallNs: process?.startWallNs ?? 0, startMonoNs: startMonoNs,
         pageSize: process?.pageSize ?? UInt32(sysconf(Int32(_SC_PAGESIZE))))
       writer = try TraceWriter(fd: fd, path: path, header: header)
@@ -115,7 +125,10 @@ final class RingDrain {
 
   func flush() {
     guard let writer else { return }
-    do { try writer.flush() } catch { fail("\(error)") }
+    do {
+      try summarizer?.tick(now: monotonicNow()) { try writer.append($0) }
+      try writer.flush()
+    } catch { fail("\(error)") }
   }
 
   /// Drains what is left once no producer can write any more (the process
@@ -140,7 +153,10 @@ final class RingDrain {
       timeNs: monotonicNow(), kind: kind, status: status, backpressureNs: h.backpressure_ns,
       backpressureWaits: h.backpressure_waits, lostBytes: lostBytes, stackTableFull: h.stack_table_full)
     if let writer {
-      do { try writer.finish(with: TraceRecord.encodeEnd(end)) } catch { fail("\(error)") }
+      do {
+        try summarizer?.finish(at: end.timeNs) { try writer.append($0) }
+        try writer.finish(with: TraceRecord.encodeEnd(end))
+      } catch { fail("\(error)") }
     }
     unlink(ringPath)
     ms_ring_unmap(&ring)

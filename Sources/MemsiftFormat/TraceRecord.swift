@@ -106,6 +106,28 @@ public struct PythonCode: Sendable, Equatable {
   }
 }
 
+/// A site's state in a live-mode trace (MS_REC_SITE), in place of its events.
+public struct SiteState: Sendable, Equatable {
+  public var timeNs: UInt64
+  public var stack: StackID
+  public var liveBytes: UInt64
+  public var liveCount: UInt64
+  /// Since the start of the trace.
+  public var allocations: UInt64
+  public var bytesAllocated: UInt64
+
+  public init(
+    timeNs: UInt64, stack: StackID, liveBytes: UInt64, liveCount: UInt64, allocations: UInt64, bytesAllocated: UInt64
+  ) {
+    self.timeNs = timeNs
+    self.stack = stack
+    self.liveBytes = liveBytes
+    self.liveCount = liveCount
+    self.allocations = allocations
+    self.bytesAllocated = bytesAllocated
+  }
+}
+
 /// The writer's final record: how the process ended, and what tracing cost.
 public struct EndInfo: Sendable, Equatable {
   public var timeNs: UInt64
@@ -143,6 +165,8 @@ public enum TraceRecord: Sendable, Equatable {
   case code(PythonCode)
   /// The events are a sample: one allocation per `rateBytes` bytes on average.
   case sampling(rateBytes: UInt64)
+  /// Live mode: a site's state at this point, in place of its events.
+  case site(SiteState)
   case alloc(timeNs: UInt64, ptr: UInt64, size: UInt64, stack: StackID, tid: UInt32, function: AllocFunction?)
   case free(timeNs: UInt64, ptr: UInt64)
   /// A realloc taking its place before the real call (see `reallocDone`).
@@ -238,6 +262,12 @@ extension TraceRecord {
         PythonCode(
           id: r.id, address: r.address, firstLine: r.first_line, name: name, file: file,
           lineTable: Array(bytes[tableStart..<tableStart + lengths[2]]), truncated: r.flags & UInt8(MS_CODE_TRUNCATED) != 0))
+    case MS_REC_SITE.rawValue:
+      let r = try need(ms_site_record_t.self)
+      return .site(
+        SiteState(
+          timeNs: r.time_ns, stack: StackID(r.stack), liveBytes: r.live_bytes, liveCount: r.live_count,
+          allocations: r.allocations, bytesAllocated: r.bytes_allocated))
     case MS_REC_SAMPLING.rawValue:
       let r = try need(ms_sampling_record_t.self)
       return .sampling(rateBytes: r.rate_bytes)
@@ -284,7 +314,7 @@ extension TraceRecord {
     case MS_REC_SNAPSHOT.rawValue:
       let r = try need(ms_snapshot_record_t.self)
       let label = try string(at: MemoryLayout<ms_snapshot_record_t>.size, count: Int(r.label_len))
-      return .snapshot(timeNs: r.time_ns, label: label, external: r.source == MS_SNAPSHOT_EXTERNAL.rawValue)
+      return .snapshot(timeNs: r.time_ns, label: label, external: r.source != MS_SNAPSHOT_PROGRAM.rawValue)
     case MS_REC_EXIT.rawValue:
       let r = try need(ms_exit_record_t.self)
       return .exit(timeNs: r.time_ns, kind: ExitKind(rawValue: r.kind) ?? .unknown, status: r.status)
@@ -306,6 +336,7 @@ extension TraceRecord {
     case .alloc(let t, _, _, _, _, _), .free(let t, _), .realloc(let t, _, _, _, _, _), .reallocDone(let t, _, _, _),
       .rss(let t, _), .exit(let t, _, _), .snapshot(let t, _, _), .thread(let t, _, _), .moduleUnload(let t, _):
       return t
+    case .site(let s): return s.timeNs
     case .moduleLoad(let m): return m.timeNs
     case .end(let e): return e.timeNs
     case .process, .stack, .code, .sampling, .unknown: return nil
@@ -328,6 +359,39 @@ extension TraceRecord {
       scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
     }
     return String(scalars)
+  }
+
+  /// Encodes a SITE record (written by the collector in live mode).
+  public static func encodeSite(_ site: SiteState) -> [UInt8] {
+    var r = ms_site_record_t()
+    r.h = committedHeader(MemoryLayout<ms_site_record_t>.size, MS_REC_SITE.rawValue)
+    r.time_ns = site.timeNs
+    r.stack = site.stack.rawValue
+    r.live_bytes = site.liveBytes
+    r.live_count = site.liveCount
+    r.allocations = site.allocations
+    r.bytes_allocated = site.bytesAllocated
+    return withUnsafeBytes(of: &r) { Array($0) }
+  }
+
+  /// Encodes a SNAPSHOT record the collector places itself (live mode).
+  public static func encodeCollectorSnapshot(timeNs: UInt64, label: String) -> [UInt8] {
+    let text = Array(label.utf8.prefix(Int(MS_SNAPSHOT_LABEL_MAX)))
+    let size = (MemoryLayout<ms_snapshot_record_t>.size + text.count + 7) & ~7
+    var r = ms_snapshot_record_t()
+    r.h = committedHeader(size, MS_REC_SNAPSHOT.rawValue)
+    r.time_ns = timeNs
+    r.label_len = UInt32(text.count)
+    r.source = MS_SNAPSHOT_COLLECTOR.rawValue
+    var bytes = withUnsafeBytes(of: &r) { Array($0) } + text
+    bytes += [UInt8](repeating: 0, count: size - bytes.count)
+    return bytes
+  }
+
+  private static func committedHeader(_ size: Int, _ type: UInt32) -> ms_record_header_t {
+    ms_record_header_t(
+      size: UInt32(size), type: UInt8(type), state: UInt8(MS_STATE_COMMITTED.rawValue), aux: 0,
+      magic: UInt8(MS_RECORD_MAGIC))
   }
 
   /// Encodes an END record (written by the collector).

@@ -55,6 +55,16 @@ extension MemsiftCommand {
         """)
     var sampleRate: UInt64?
 
+    @Flag(
+      help: """
+        Live mode, for long runs: keep the live set in the collector and write each site's state at \
+        snapshots instead of every event (the trace grows with sites x snapshots, not with events).
+        """)
+    var live = false
+
+    @Option(name: .customLong("snapshot-every"), help: "Live mode: seconds between snapshots (default 60).")
+    var snapshotEvery: Double = 60
+
     @Flag(name: .shortAndLong, help: "Do not print the summary at the end.")
     var quiet = false
 
@@ -68,6 +78,9 @@ extension MemsiftCommand {
       if command.first == "--" { command.removeFirst() }
       guard !command.isEmpty else { throw ValidationError("missing the command to trace: memsift run -- CMD [ARGS...]") }
       if let depth, !(1...512).contains(depth) { throw ValidationError("--depth must be between 1 and 512") }
+      if !(snapshotEvery > 0 && snapshotEvery <= 86_400) {
+        throw ValidationError("--snapshot-every must be more than 0 and at most 86400 seconds")
+      }
       if let sampleRate, !(1...(1 << 40)).contains(sampleRate) {
         throw ValidationError("--sample-rate must be between 1 and 2^40 bytes")
       }
@@ -113,7 +126,8 @@ extension MemsiftCommand {
             raise(s)
           }
         }
-        outcome = Collector(runDirectory: runDirectory, naming: naming).collect(child: child)
+        let policy = live ? LivePolicy(intervalNs: UInt64(snapshotEvery * 1e9)) : nil
+        outcome = Collector(runDirectory: runDirectory, naming: naming, live: policy).collect(child: child)
       } catch let error as CollectorError {
         printError(error.description)
         if case .launch(_, let code) = error { throw ExitCode(code) }

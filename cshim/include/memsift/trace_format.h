@@ -41,6 +41,7 @@
 
 /* ms_file_header_t.flags */
 #define MS_FILE_ZSTD 0x1u /* everything after the header is one zstd stream */
+#define MS_FILE_LIVE 0x4u /* live mode: the collector summarized the events into SITE records */
 
 /* ms_file_header_t.writer */
 #define MS_WRITER_SHIM 1u      /* the shim drained its own ring (plain LD_PRELOAD) */
@@ -84,6 +85,7 @@ enum ms_record_type {
     MS_REC_SNAPSHOT = 13,     /* ms_snapshot_record_t + label */
     MS_REC_CODE = 14,         /* ms_code_record_t + name + file + line table (version 2) */
     MS_REC_SAMPLING = 15,     /* ms_sampling_record_t (version 3): events are a sample */
+    MS_REC_SITE = 16,         /* ms_site_record_t (version 3): a site's state, in place of its events */
 };
 
 /* Which interposed function made an ALLOC/REALLOC record (header aux byte). */
@@ -324,10 +326,27 @@ typedef struct ms_sampling_record_s {
     uint64_t rate_bytes; /* mean bytes between samples */
 } ms_sampling_record_t;
 
+/* MS_REC_SITE (live mode, `memsift run --live`): the collector replays the
+ * events itself and writes, at each snapshot, the state of every site that
+ * changed since the last one, instead of the events: what the site holds
+ * now and what it allocated so far. Sites that shrank come first, so the
+ * heap never reads higher between two snapshots than at them. */
+typedef struct ms_site_record_s {
+    ms_record_header_t h;
+    uint64_t time_ns;
+    uint32_t stack;
+    uint32_t reserved;
+    uint64_t live_bytes;
+    uint64_t live_count;
+    uint64_t allocations;     /* since the start */
+    uint64_t bytes_allocated; /* since the start */
+} ms_site_record_t;
+
 /* Who placed a snapshot label (ms_snapshot_record_t.source). */
 enum ms_snapshot_source {
     MS_SNAPSHOT_PROGRAM = 1,  /* the program called memsift_snapshot() */
     MS_SNAPSHOT_EXTERNAL = 2, /* `memsift snapshot PID LABEL` wrote it into the ring */
+    MS_SNAPSHOT_COLLECTOR = 3,/* live mode: the collector's own (periodic, new peak) */
 };
 
 /* MS_REC_SNAPSHOT: a named moment. Its place in the record order is the
@@ -364,5 +383,6 @@ _Static_assert(sizeof(ms_snapshot_record_t) == 24, "snapshot record layout");
 _Static_assert(sizeof(ms_py_frame_t) == 8, "python frame layout");
 _Static_assert(sizeof(ms_code_record_t) == 40, "code record layout");
 _Static_assert(sizeof(ms_sampling_record_t) == 16, "sampling record layout");
+_Static_assert(sizeof(ms_site_record_t) == 56, "site record layout");
 
 #endif
