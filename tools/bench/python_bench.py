@@ -6,6 +6,7 @@ rounds, alternating the columns within each round: untraced (pymalloc, and
 PYTHONMALLOC=malloc), `memsift run` (Python frames on, and off with
 MEMSIFT_PYTHON_FRAMES=0), and `memray run` (default, --native,
 --trace-python-allocators) when memray is importable by the interpreter.
+(Sampling and live mode too: `--sample-rate 524288`, `--live`, both.)
 Reports medians of wall time and CPU time (user+sys of the whole process
 tree: memsift's collector included), the largest process's peak RSS, and the
 size of what each tracer wrote; ratios are against untraced pymalloc, the
@@ -42,6 +43,13 @@ def columns(memsift: str, python: str, has_memray: bool) -> list[tuple[str, list
         ("memsift run", [memsift, "run", "-q", "-o", "{out}", "--", python, str(WORKLOAD)], {}, ".trace"),
         ("memsift run, native frames only", [memsift, "run", "-q", "-o", "{out}", "--", python, str(WORKLOAD)],
          {"MEMSIFT_PYTHON_FRAMES": "0"}, ".trace"),
+        ("memsift run --sample-rate 524288",
+         [memsift, "run", "-q", "--sample-rate", "524288", "-o", "{out}", "--", python, str(WORKLOAD)], {}, ".trace"),
+        ("memsift run --live", [memsift, "run", "-q", "--live", "-o", "{out}", "--", python, str(WORKLOAD)], {},
+         ".trace"),
+        ("memsift run --live --sample-rate 524288",
+         [memsift, "run", "-q", "--live", "--sample-rate", "524288", "-o", "{out}", "--", python, str(WORKLOAD)], {},
+         ".trace"),
     ]
     if has_memray:
         memray = [python, "-m", "memray", "run", "-q", "-f", "-o", "{out}"]
@@ -118,7 +126,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for name, m in med.items():
-        out = f"{m['bytes'] / 1e6:.1f}" if m["bytes"] else "—"
+        out = f"{m['bytes'] / 1e6:.3g}" if m["bytes"] else "—"
         lines.append(f"| {name} | {m['wall']:.2f} | {m['wall'] / base['wall']:.2f} | {m['cpu']:.2f} | "
                      f"{m['cpu'] / base['cpu']:.2f} | {m['rss'] / 1e6:.0f} | {out} |")
     lines += ["", "CPU is user+sys of the process tree (memsift's collector, memray's nothing else); peak RSS",
