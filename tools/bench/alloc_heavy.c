@@ -37,10 +37,8 @@
  *   {"malloc":N,"calloc":N,"realloc":N,"free":N,"leaked_bytes":N,"leaked_allocations":N}
  * written with snprintf + write(2) so that stdio allocates nothing (in pow2
  * mode the line ends with ,"sizes":"pow2"} instead of }).
- * If ALLOC_HEAVY_RSS is set in the environment, the program's own peak RSS
- * (getrusage ru_maxrss, KiB) is written to stderr as "alloc_heavy maxrss_kb=N".
- * The PRNG, the size draw, the recursion and the JSON line are in
- * alloc_common.h and bench_common.h.
+ * The PRNG, the size draw, the recursion and the JSON line are shared with
+ * alloc_threads.c (alloc_common.h, bench_common.h).
  *
  * Usage: alloc_heavy [steps [random|pow2]]
  *        (default 5000000 steps: 5,001,000 allocation calls; default sizes:
@@ -48,8 +46,6 @@
  * Build: cc -O2 -g -fno-omit-frame-pointer -o alloc_heavy alloc_heavy.c (alloc_common.h and bench_common.h beside it)
  */
 #include "alloc_common.h"
-
-#include <sys/resource.h>
 
 #define POOL_SLOTS 4096u
 #define DEFAULT_STEPS 5000000ull
@@ -160,14 +156,5 @@ int main(int argc, char **argv) {
     (void)sink;
 
     print_counts(&g_counts, (uint64_t)LEAK_BLOCKS * LEAK_SIZE, LEAK_BLOCKS, g_pow2 ? ",\"sizes\":\"pow2\"" : "");
-
-    if (getenv("ALLOC_HEAVY_RSS")) {
-        struct rusage ru;
-        if (getrusage(RUSAGE_SELF, &ru) == 0) {
-            char msg[64];
-            snprintf(msg, sizeof msg, "alloc_heavy maxrss_kb=%ld\n", ru.ru_maxrss);
-            write_text(2, msg);
-        }
-    }
     return 0;
 }
