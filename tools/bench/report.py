@@ -93,8 +93,8 @@ def summary(ctx: Context) -> list[str]:
                 continue
             p = med[col.key]
             if p.n_ok == 0:
-                lines.append(f"| {key} | {fmt(ch.calls, ',')} | {ms_cell} | {col.label} | **crashed** "
-                             f"({p.n - p.n_ok}/{p.n}) | — | {per_call(ms)} / — |")
+                lines.append(f"| {key} | {fmt(ch.calls, ',')} | {ms_cell} | {col.label} | **crashed** in "
+                             f"{p.n - p.n_ok}/{p.n} runs | — | {per_call(ms)} / — |")
                 continue
             both = ms and ms.n_ok
             vs = (" / ".join(fmt(ratio(getattr(ms, a), getattr(p, a)), ".2f") for a in ("wall", "cpu", "target_rss"))

@@ -12,7 +12,8 @@
 #   python                        tools/examples/data_service.py (CPython; memray from PyPI)
 #   sqlite                        /usr/bin/sqlite3 running a script from sqlgen.py
 #
-# A full run (the defaults) takes about 25-30 minutes on 2 CPUs; see the end of RESULTS.md for the actual time.
+# A full run (the defaults) takes about 15-20 minutes on a quiet 2-CPU machine (~2 min per round, then the count
+# checks and the report timing); the end of RESULTS.md says how long it took.
 #
 # Environment:
 #   WORKLOADS=alloc,threads,containers,python,sqlite

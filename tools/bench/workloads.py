@@ -96,8 +96,8 @@ THREADS_DESC = ("`tools/bench/alloc_threads.c`: the same steps (shared code: `al
                 "were cross-thread on stderr); realloc resizes a block of the thread's private 64-slot pool, so the "
                 "counts do not depend on the interleaving; leak: 1000 blocks of 100 B (125 per thread).")
 SIZES_DESC = {
-    "random": "sizes log-distributed 16 B–64 KiB (a uniform octave, then a uniform size inside it): tens of thousands "
-              "of distinct sizes",
+    "random": "log-distributed 16 B–64 KiB (a uniform octave, then a uniform size inside it): tens of thousands of "
+              "distinct sizes",
     "pow2": "the same size draw rounded to the nearest power of two, 16 B … 64 KiB (13 sizes); the same PRNG stream "
             "otherwise, so the same calls, call depths, call stacks and JSON counts as `random`",
 }
