@@ -19,7 +19,7 @@
 #   WORKLOADS=alloc,threads,containers,python,sqlite
 #                            what to measure: groups (alloc, threads, containers, python, sqlite) or single keys
 #                            (alloc_pow2, alloc_random, threads_pow2, threads_random, ...)
-#   BENCH_COLUMNS=untraced,untraced_malloc,preload,memsift,heaptrack,memray,memray_full
+#   BENCH_COLUMNS=untraced,untraced_malloc,preload,memsift,sampled,production,heaptrack,memray,memray_full
 #                            columns to run where they apply (untraced is always run)
 #   ROUNDS=5                 rounds (each runs every workload x every column once)
 #   ANALYZE_ROUNDS=$ROUNDS   rounds of the report timing (memsift report vs heaptrack_print)
@@ -91,7 +91,7 @@ fi
 
 args=(--repo "$REPO" --scratch "$SCRATCH" --shim "$SHIM" --memsift "${MEMSIFT:-$REPO/.build/release/memsift}"
       --python "$PYTHON" --workloads "${WORKLOADS:-alloc,threads,containers,python,sqlite}"
-      --columns "${BENCH_COLUMNS:-untraced,untraced_malloc,preload,memsift,heaptrack,memray,memray_full}"
+      --columns "${BENCH_COLUMNS:-untraced,untraced_malloc,preload,memsift,sampled,production,heaptrack,memray,memray_full}"
       --rounds "${ROUNDS:-5}" --steps "${STEPS:-5000000}" --cxx-steps "${CXX_STEPS:-800000}"
       --py-requests "${PY_REQUESTS:-60000}" --sql-rows "${SQL_ROWS:-200000}" --check-steps "${CHECK_STEPS:-0}"
       --heaptrack-vmem-kb "${HEAPTRACK_VMEM_KB:-4194304}" --timeout "${RUN_TIMEOUT:-900}"
