@@ -89,6 +89,8 @@ def parse_args(argv):
     p.add_argument("--tolerance", type=float, default=0.10,
                    help="relative tolerance for sizes and for ties in order (default 0.10)")
     p.add_argument("--keep", metavar="DIR", help="keep the trace and the JSON files in DIR")
+    p.add_argument("--run-option", action="append", default=[], metavar="OPT",
+                   help="an option for `memsift run` (repeatable), e.g. --run-option=--live")
     p.add_argument("--tracemalloc-json", metavar="FILE",
                    help="use this tracemalloc result (from --keep) instead of running (a)")
     p.add_argument("--diff-json", metavar="FILE",
@@ -153,7 +155,8 @@ def run_memsift(python, args, workdir):
     if not (os.path.isfile(memsift) and os.access(memsift, os.X_OK)):
         raise RunError(f"memsift not found at {memsift} (build it, or pass --memsift)")
     trace = os.path.join(workdir, "service.trace")
-    proc = run([memsift, "run", "-q", "-o", trace, "--", python, WORKLOAD, str(args.requests), str(args.warmup)],
+    proc = run([memsift, "run", "-q", *args.run_option, "-o", trace, "--", python, WORKLOAD, str(args.requests),
+                str(args.warmup)],
                workload_env({}), "memsift run")
     summary = last_json_line(proc.stdout, "the memsift run")
     if not summary.get("memsift_labels"):

@@ -16,9 +16,25 @@ import Testing
 
   @Test(arguments: PythonFramesTests.interpreters)
   func topFiveGrowthLinesAgreeWithTracemalloc(_ path: String) throws {
-    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    try agree(path, options: [])
+  }
+
+  /// Live mode writes each site's state at the labels instead of the
+  /// events: the diff between the labels is the same.
+  @Test func topFiveGrowthLinesAgreeInLiveMode() throws {
+    guard let interpreter = PythonFramesTests.installed("/usr/bin/python3.11") else { return }
     let dir = try TestDirectory()
-    var arguments = [Self.script, "--memsift", E2E.memsift, "--python", interpreter]
+    try agree(interpreter, options: ["--run-option=--live"], in: dir)
+    // It was a live trace: the collector placed its own snapshots.
+    let list = try runCommand(E2E.memsift, ["snapshots", "--format", "json", dir.file("service.trace")], in: dir)
+    let labels = try JSONDecoder().decode(SnapshotList.self, from: Data(list.stdout.utf8)).snapshots.map(\.label)
+    #expect(labels.contains { $0.hasPrefix("peak #") }, "\(labels)")
+  }
+
+  func agree(_ path: String, options: [String], in directory: TestDirectory? = nil) throws {
+    guard let interpreter = PythonFramesTests.installed(path) else { return }
+    let dir = try directory ?? TestDirectory()
+    var arguments = [Self.script, "--memsift", E2E.memsift, "--python", interpreter] + options
     arguments += ["--requests", "3000", "--warmup", "300", "--keep", dir.path]
     var environment = ProcessInfo.processInfo.environment
     if !E2E.shimOptions.isEmpty { environment["MEMSIFT_SHIM"] = E2E.shim }
