@@ -240,7 +240,7 @@ struct TraceScan {
           modules[i].unloadRecord = index
           modules[i].unloadTimeNs = t
         }
-      case .snapshot(let t, let label, let external):
+      case .snapshot(let t, let label, let source):
         lastTime = max(lastTime, t)
         if wanted.contains(.label(label)) && captured[.label(label)] == nil {
           captured[.label(label)] = PointCapture(
@@ -250,7 +250,7 @@ struct TraceScan {
         snapshots.append(
           SnapshotPoint(
             label: label, timeNs: t, liveBytes: replay.liveBytes, liveAllocations: UInt64(replay.liveCount),
-            rssBytes: lastRSS, external: external, recordIndex: index))
+            rssBytes: lastRSS, source: source, recordIndex: index))
       case .rss(let t, let bytes):
         lastRSS = bytes
         rssHistory.append((t, bytes))

@@ -71,8 +71,11 @@ public struct SnapshotPoint: Sendable, Equatable {
   public var liveAllocations: UInt64
   /// The last RSS sample before the label, if any.
   public var rssBytes: UInt64?
-  /// Placed by `memsift snapshot` from outside rather than by the program.
-  public var external: Bool
+  /// Who placed it: the program, `memsift snapshot` from outside, or the
+  /// collector (live mode).
+  public var source: SnapshotSource
+  /// Placed by anyone but the program.
+  public var external: Bool { source != .program }
   /// Its position among the trace's records.
   public var recordIndex: Int
 }

@@ -77,7 +77,12 @@ final class LiveSummarizer {
   /// The periodic snapshot, when due.
   func tick(now: UInt64, write: (UnsafeRawBufferPointer) throws -> Void) throws {
     guard now >= lastSnapshotNs + policy.intervalNs else { return }
-    try snapshot(at: now, label: "every \(policy.intervalNs / 1_000_000_000)s #\(snapshots + 1)", write: write)
+    try snapshot(at: now, label: "every \(Self.seconds(policy.intervalNs)) #\(snapshots + 1)", write: write)
+  }
+
+  /// "60s", "0.2s": the interval as people wrote it.
+  static func seconds(_ ns: UInt64) -> String {
+    ns % 1_000_000_000 == 0 ? "\(ns / 1_000_000_000)s" : "\(Double(ns) / 1e9)s"
   }
 
   /// The last state, before END.

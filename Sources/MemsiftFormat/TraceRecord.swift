@@ -128,6 +128,16 @@ public struct SiteState: Sendable, Equatable {
   }
 }
 
+/// Who placed a snapshot label (`ms_snapshot_source`).
+public enum SnapshotSource: UInt32, Sendable {
+  /// The program called memsift_snapshot().
+  case program = 1
+  /// `memsift snapshot PID LABEL`, from outside.
+  case external = 2
+  /// The collector itself, in live mode (periodic, new peak).
+  case collector = 3
+}
+
 /// The writer's final record: how the process ended, and what tracing cost.
 public struct EndInfo: Sendable, Equatable {
   public var timeNs: UInt64
@@ -176,8 +186,8 @@ public enum TraceRecord: Sendable, Equatable {
   case rss(timeNs: UInt64, bytes: UInt64)
   case exit(timeNs: UInt64, kind: ExitKind, status: Int32)
   case end(EndInfo)
-  /// A named moment: `external` when `memsift snapshot` placed it from outside.
-  case snapshot(timeNs: UInt64, label: String, external: Bool)
+  /// A named moment, and who placed it.
+  case snapshot(timeNs: UInt64, label: String, source: SnapshotSource)
   /// A record type this reader does not know (a newer writer); skipped.
   case unknown(type: UInt8)
 }
@@ -314,7 +324,7 @@ extension TraceRecord {
     case MS_REC_SNAPSHOT.rawValue:
       let r = try need(ms_snapshot_record_t.self)
       let label = try string(at: MemoryLayout<ms_snapshot_record_t>.size, count: Int(r.label_len))
-      return .snapshot(timeNs: r.time_ns, label: label, external: r.source != MS_SNAPSHOT_PROGRAM.rawValue)
+      return .snapshot(timeNs: r.time_ns, label: label, source: SnapshotSource(rawValue: r.source) ?? .external)
     case MS_REC_EXIT.rawValue:
       let r = try need(ms_exit_record_t.self)
       return .exit(timeNs: r.time_ns, kind: ExitKind(rawValue: r.kind) ?? .unknown, status: r.status)

@@ -11,7 +11,7 @@ public enum SnapshotTable {
     for p in s.snapshots {
       let gap = p.rssBytes.map { $0 > p.liveBytes ? ByteFormat.bytes($0 - p.liveBytes) : "0 B" } ?? "-"
       rows.append([
-        p.label + (p.external ? " (from outside)" : ""), ByteFormat.seconds(s.elapsed(at: p.timeNs)),
+        p.label + [.program: "", .external: " (from outside)", .collector: " (memsift)"][p.source, default: ""], ByteFormat.seconds(s.elapsed(at: p.timeNs)),
         ByteFormat.bytes(p.liveBytes), ByteFormat.count(p.liveAllocations),
         p.rssBytes.map(ByteFormat.bytes) ?? "-", gap,
       ])
@@ -41,6 +41,8 @@ extension SnapshotTable {
       var live_allocations: UInt64
       var rss_bytes: UInt64?
       var external: Bool
+      /// "program", "external" (`memsift snapshot`) or "collector" (live mode).
+      var source: String
     }
     struct Document: Encodable {
       var schema = "memsift.snapshots/1"
@@ -52,7 +54,8 @@ extension SnapshotTable {
     let points = s.snapshots.map {
       Point(
         label: $0.label, time_ns: s.elapsed(at: $0.timeNs), live_bytes: $0.liveBytes,
-        live_allocations: $0.liveAllocations, rss_bytes: $0.rssBytes, external: $0.external)
+        live_allocations: $0.liveAllocations, rss_bytes: $0.rssBytes, external: $0.external,
+        source: "\($0.source)")
     }
     return String(decoding: try encoder.encode(Document(trace: s.path, snapshots: points)), as: UTF8.self) + "\n"
   }

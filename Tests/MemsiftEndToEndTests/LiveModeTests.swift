@@ -38,6 +38,8 @@ import Testing
     let labels = try JSONDecoder().decode(SnapshotList.self, from: Data(list.stdout.utf8)).snapshots.map(\.label)
     let periodic = labels.filter { $0.hasPrefix("every") }
     #expect(periodic.count >= 4, "\(labels)")
+    let text = try runCommand(E2E.memsift, ["snapshots", live], in: dir)
+    #expect(text.stdout.contains("every 0s #") == false && text.stdout.contains("(memsift)"), "\(text)")
 
     // growth reads it as any trace: the cache grows, the churn does not.
     let growth = try runCommand(E2E.memsift, ["growth", "--labels", "--format", "json", live], in: dir)
