@@ -57,6 +57,28 @@ import Testing
     #expect(text.stdout.contains("sampled      one allocation per 64.0 KiB on average: bytes are estimates"), "\(text)")
   }
 
+  /// Reallocs and frees across 8 threads, with heavy address reuse
+  /// (`threads.c`): a sampled block's release is always recorded before its
+  /// address can come back, and an unsampled realloc never revives its old
+  /// block. Any slip shows as a free of an unknown block or an address
+  /// reused without a free. A low rate samples about one call in 35; six
+  /// seeds.
+  @Test(arguments: 1...6)
+  func sampledReallocsAndCrossThreadFreesStayConsistent(seed: Int) throws {
+    let v = try E2E.victims()
+    let dir = try TestDirectory()
+    var environment = ProcessInfo.processInfo.environment
+    environment["MEMSIFT_SAMPLE_SEED"] = String(seed)
+    let trace = dir.file("threads.trace")
+    let run = try runCommand(
+      E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["--sample-rate", "4096", "-o", trace, "--", v.threads, "2000"],
+      in: dir, environment: environment)
+    #expect(run.exitedWith == 0, "\(run)")
+    let t = try report(trace, in: dir).totals
+    #expect(t.unmatchedFrees == 0 && t.reusedWithoutFree == 0, "seed \(seed): \(t)")
+    #expect(t.allocations > 200 && t.allocations < 10_000, "seed \(seed): \(t.allocations) sampled")
+  }
+
   @Test func aMalformedRateIsRefusedAndTheShimWarnsOnce() throws {
     let v = try E2E.victims()
     let dir = try TestDirectory()

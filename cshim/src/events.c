@@ -159,8 +159,9 @@ void ms_record_realloc_begin(uint8_t fn, const void *old, uint64_t size) {
 
 void ms_record_realloc_done(const void *old, const void *new_ptr) {
     if (g_sample_filter) {
-        if (new_ptr && !ms_sample_skip(t_sampled_realloc.size)) {
-            ms_record_alloc(t_sampled_realloc.fn, new_ptr, t_sampled_realloc.size);
+        if (new_ptr) {
+            if (!ms_sample_skip(t_sampled_realloc.size))
+                ms_record_alloc(t_sampled_realloc.fn, new_ptr, t_sampled_realloc.size);
         } else if (t_sampled_realloc.size > 0 && t_sampled_realloc.old_sampled &&
                    ms_sampled_insert(old, t_sampled_realloc.old_size)) {
             /* Failed: the old block lives on, recorded anew. */
