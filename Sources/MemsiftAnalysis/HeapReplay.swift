@@ -89,9 +89,9 @@ public struct HeapReplay {
   /// How many times the heap reached a new peak.
   private var peakEpoch: UInt64 = 0
 
-  /// Set when the trace is a sample (MS_REC_SAMPLING): each allocation's
-  /// bytes then count as the unbiased estimate of what it stands for.
-  public var sampleRate: UInt64 = 0
+  /// Set by the trace's MS_REC_SAMPLING record: each allocation's bytes
+  /// then count as the unbiased estimate of what it stands for.
+  public private(set) var sampleRate: UInt64 = 0
 
   public init() {}
 
@@ -132,6 +132,9 @@ public struct HeapReplay {
       if new != 0 { allocate(new, begun.size, begun.stack, begun.time) }
     case .site(let state):
       setSite(state)
+    case .sampling(let rate):
+      // Written before any event; a late one would rescale half a trace.
+      if rawTotals.allocations == 0 { sampleRate = rate }
     default:
       break
     }

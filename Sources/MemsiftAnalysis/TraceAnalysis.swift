@@ -229,7 +229,7 @@ struct TraceScan {
       case .code(let code):
         if keepFrames && codes[code.id] == nil { codes[code.id] = code }
       case .sampling(let rate):
-        if replay.totals.allocations == 0 { replay.sampleRate = rate }
+        replay.apply(record)
         sampleRate = rate
       case .thread(_, let tid, _): threads.insert(tid)
       case .moduleLoad(let m):

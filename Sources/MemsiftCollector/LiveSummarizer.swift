@@ -55,7 +55,6 @@ final class LiveSummarizer {
         MS_REC_SAMPLING.rawValue:
         try pass(upTo: at)
         if let event = try? TraceRecord.decode(record) {
-          if case .sampling(let rate) = event { replay.sampleRate = rate }
           replay.apply(event)
           if let t = event.timeNs { try maybeSnapshotAtPeak(t, write: write) }
         }
