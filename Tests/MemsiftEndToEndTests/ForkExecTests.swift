@@ -118,9 +118,7 @@ import Testing
     var wrong: [String] = []
     for i in 1...10 {
       let name = "many\(i)"
-      let result = try runCommand(
-        E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["-o", dir.file(name + ".trace"), "--", v.forks, "many", "24"],
-        in: dir)
+      let result = try memsiftRun([v.forks, "many", "24"], trace: dir.file(name + ".trace"), in: dir)
       #expect(result.exitedWith == 0, "\(result)")
       let top = try result.victim().int32("pid")
       let first = try report(dir.file(name + ".trace"), in: dir)

@@ -14,10 +14,8 @@ import Testing
     let full = try traced([v.growth, "grow", "200"], in: dir, name: "full")
     #expect(full.result.exitedWith == 0, "\(full.result)")
     let live = dir.file("live.trace")
-    let run = try runCommand(
-      E2E.memsift,
-      ["run", "-q"] + E2E.shimOptions + ["--live", "--snapshot-every", "0.2", "-o", live, "--", v.growth, "grow", "200"],
-      in: dir)
+    let run = try memsiftRun(
+      [v.growth, "grow", "200"], trace: live, options: ["--live", "--snapshot-every", "0.2"], in: dir)
     #expect(run.exitedWith == 0, "\(run)")
     let exact = try full.main().totals
     let summary = try report(live, in: dir)

@@ -41,7 +41,7 @@ import Testing
   ) throws {
     let dir = try TestDirectory("refused")
     let trace = output ?? dir.file("refused.trace")
-    let result = try runCommand(E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["-o", trace, "--"] + command, in: dir)
+    let result = try memsiftRun(command, trace: trace, in: dir)
     #expect(result.exitedWith == status, "\(result)", sourceLocation: sourceLocation)
     #expect(result.stderr.contains(mentioning), "\(result)", sourceLocation: sourceLocation)
     let lines = result.stderr.split(separator: "\n")

@@ -32,8 +32,8 @@ import Testing
 
     // Both runs at once; each job has its own directory for its output.
     let runs = try concurrently([
-      { try Self.run([python, "-S", service, "leaky", n, w], trace: leaky, in: $0) },
-      { try Self.run([python, "-S", service, "fixed", n, w], trace: fixed, in: $0) },
+      { try memsiftRun([python, "-S", service, "leaky", n, w], trace: leaky, in: $0) },
+      { try memsiftRun([python, "-S", service, "fixed", n, w], trace: fixed, in: $0) },
     ])
     for (run, (mode, cached)) in zip(runs, [("leaky", Self.requests), ("fixed", Self.lruCapacity)]) {
       #expect(run.exitedWith == 0, "\(run)")
@@ -101,7 +101,7 @@ import Testing
     let dir = try TestDirectory()
     let trace = dir.file("phases.trace")
     // 20 blocks, "mid", 0.3 s asleep, 30 blocks, "after".
-    let run = try Self.run([python, "-S", phases, "20", "30", "0.3"], trace: trace, in: dir)
+    let run = try memsiftRun([python, "-S", phases, "20", "30", "0.3"], trace: trace, in: dir)
     #expect(run.exitedWith == 0, "\(run)")
     #expect(try run.victim()["kept"] == 50)
 
@@ -142,11 +142,6 @@ import Testing
     let path = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     try #require(result.exitedWith == 0 && !path.isEmpty, "\(result)")
     return path
-  }
-
-  /// `memsift run -q -o TRACE -- COMMAND...`.
-  static func run(_ command: [String], trace: String, in dir: TestDirectory) throws -> CommandResult {
-    try runCommand(E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["-o", trace, "--"] + command, in: dir)
   }
 
   /// `memsift snapshots --format json TRACE`: the labels with their times.

@@ -47,10 +47,8 @@ import Testing
 
   static func traceVictim(_ interpreter: String, in dir: TestDirectory, options: [String] = []) throws -> String {
     let trace = dir.file("run.trace")
-    let result = try runCommand(
-      E2E.memsift,
-      ["run", "-q"] + E2E.shimOptions + options + ["-o", trace, "--", interpreter, E2E.victimSources + "/" + victim],
-      in: dir)
+    let result = try memsiftRun(
+      [interpreter, E2E.victimSources + "/" + victim], trace: trace, options: options, in: dir)
     let run = TracedRun(result: result, reports: [], first: trace)
     #expect(run.result.exitedWith == 0, "\(run.result)")
     #expect(run.result.stderr == "", "\(run.result)")

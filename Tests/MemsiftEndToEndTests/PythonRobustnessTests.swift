@@ -40,9 +40,7 @@ import Testing
   ) throws -> CommandResult {
     var env = ProcessInfo.processInfo.environment
     env.merge(environment) { $1 }
-    return try runCommand(
-      E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["-o", dir.file(name + ".trace"), "--"] + command, in: dir,
-      environment: env)
+    return try memsiftRun(command, trace: dir.file(name + ".trace"), in: dir, environment: env)
   }
 
   /// The traces of `dir` whose names start with `stem`, reported with

@@ -24,9 +24,8 @@ import Testing
     var environment = ProcessInfo.processInfo.environment
     environment["MEMSIFT_SAMPLE_SEED"] = "7"
     let trace = dir.file("sampled.trace")
-    let run = try runCommand(
-      E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["--sample-rate", String(Self.rate), "-o", trace, "--", v.sampled],
-      in: dir, environment: environment)
+    let run = try memsiftRun(
+      [v.sampled], trace: trace, options: ["--sample-rate", String(Self.rate)], in: dir, environment: environment)
     #expect(run.exitedWith == 0, "\(run)")
     let (report, _) = try siteReport(trace, ["--sort", "leaked", "--top", "10"], in: dir)
     #expect(report.sampleRateBytes == Self.rate)
@@ -70,9 +69,8 @@ import Testing
     var environment = ProcessInfo.processInfo.environment
     environment["MEMSIFT_SAMPLE_SEED"] = String(seed)
     let trace = dir.file("threads.trace")
-    let run = try runCommand(
-      E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["--sample-rate", "4096", "-o", trace, "--", v.threads, "2000"],
-      in: dir, environment: environment)
+    let run = try memsiftRun(
+      [v.threads, "2000"], trace: trace, options: ["--sample-rate", "4096"], in: dir, environment: environment)
     #expect(run.exitedWith == 0, "\(run)")
     let t = try report(trace, in: dir).totals
     #expect(t.unmatchedFrees == 0 && t.reusedWithoutFree == 0, "seed \(seed): \(t)")

@@ -335,6 +335,16 @@ struct TracedRun {
   }
 }
 
+/// `memsift run -q [OPTIONS] -o TRACE -- COMMAND...`, with the shim the tests use.
+func memsiftRun(
+  _ command: [String], trace: String, options: [String] = [], in dir: TestDirectory, stdin: String? = nil,
+  environment: [String: String]? = nil
+) throws -> CommandResult {
+  try runCommand(
+    E2E.memsift, ["run", "-q"] + E2E.shimOptions + options + ["-o", trace, "--"] + command, in: dir, stdin: stdin,
+    environment: environment)
+}
+
 /// `memsift run -q -o DIR/NAME.trace -- COMMAND...`, then `memsift report
 /// --format json` of every trace the run wrote.
 func traced(
@@ -342,9 +352,7 @@ func traced(
   environment: [String: String]? = nil
 ) throws -> TracedRun {
   let first = dir.file(name + ".trace")
-  let result = try runCommand(
-    E2E.memsift, ["run", "-q"] + E2E.shimOptions + ["-o", first, "--"] + command, in: dir, stdin: stdin,
-    environment: environment)
+  let result = try memsiftRun(command, trace: first, in: dir, stdin: stdin, environment: environment)
   // NAME.trace, NAME.PID.trace, NAME.PID.2.trace...
   let reports = try dir.traces(named: name + ".").map { try report($0, in: dir) }
   return TracedRun(result: result, reports: reports, first: first)
