@@ -21,12 +21,17 @@ int ms_idtable_init(ms_idtable_t *t, unsigned log2) {
     size_t bytes = sizeof(ms_id_slot_t) << log2;
     /* As big as it will ever need to be: growing a lock-free table is not
      * worth it here, and untouched pages are never backed. */
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return -1;
+    void *p = ms_map_table(bytes);
+    if (!p) return -1;
     t->slots = p;
     t->mask = (1ull << log2) - 1;
     t->next_id = 1;
     return 0;
+}
+
+void *ms_map_table(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 uint32_t ms_idtable_intern(ms_idtable_t *t, uint64_t h1, uint64_t h2, int *announce) {

@@ -31,6 +31,16 @@
 
 #define MS_MAX_DEPTH 512u
 
+/* Bits of a heap address, hashed: blocks are 16-byte aligned, so the low
+ * bits go, then Fibonacci hashing. */
+static inline uint64_t ms_address_hash(uintptr_t p, unsigned bits) {
+    return ((uint64_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - bits);
+}
+
+/* Zeroed memory for a table sized once for the worst case: untouched
+ * pages are never backed. NULL when the mapping fails. */
+void *ms_map_table(size_t bytes);
+
 /* Event times: CLOCK_MONOTONIC_COARSE, a plain read of the vDSO page
  * (about 5 ns here, against 22 ns for CLOCK_MONOTONIC) at the kernel tick's
  * resolution (a few ms). The order of events is the order of the ring, not

@@ -106,7 +106,7 @@ static uint32_t g_code_generations[1u << MS_CODE_GEN_BITS];
 int g_python_active;
 
 static inline uint32_t *ms_code_generation(const void *p) {
-    return &g_code_generations[((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - MS_CODE_GEN_BITS)];
+    return &g_code_generations[ms_address_hash((uintptr_t)p, MS_CODE_GEN_BITS)];
 }
 
 void ms_python_freed(const void *p) {

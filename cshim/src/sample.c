@@ -18,7 +18,6 @@
  */
 #include "sample.h"
 
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,13 +50,10 @@ int ms_sample_setup(void) {
     if (!g_config.sample_rate) return 0;
     size_t buckets = (size_t)1 << MS_BUCKETS_LOG2;
     /* Untouched pages cost nothing: sized for millions of sampled blocks. */
-    void *b = mmap(NULL, buckets * sizeof(ms_bucket_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    void *s = mmap(NULL, buckets * MS_BUCKET_SLOTS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    void *f = mmap(NULL, (size_t)1 << MS_FILTER_LOG2, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (b == MAP_FAILED || s == MAP_FAILED || f == MAP_FAILED) return -1;
+    void *b = ms_map_table(buckets * sizeof(ms_bucket_t));
+    void *s = ms_map_table(buckets * MS_BUCKET_SLOTS * sizeof(uint64_t));
+    void *f = ms_map_table((size_t)1 << MS_FILTER_LOG2);
+    if (!b || !s || !f) return -1;
     g_buckets = b;
     g_sizes = s;
     g_bucket_mask = buckets - 1;
@@ -122,7 +118,7 @@ int ms_sample_due(void) {
     return 1;
 }
 
-static inline uint64_t ms_bucket_of(uint64_t p) { return (p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - MS_BUCKETS_LOG2); }
+static inline uint64_t ms_bucket_of(uint64_t p) { return ms_address_hash(p, MS_BUCKETS_LOG2); }
 
 
 int ms_sampled_insert(const void *ptr, uint64_t size) {
