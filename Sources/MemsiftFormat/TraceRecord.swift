@@ -407,10 +407,7 @@ extension TraceRecord {
   /// Encodes an END record (written by the collector).
   public static func encodeEnd(_ end: EndInfo) -> [UInt8] {
     var r = ms_end_record_t()
-    r.h.size = UInt32(MemoryLayout<ms_end_record_t>.size)
-    r.h.type = UInt8(MS_REC_END.rawValue)
-    r.h.state = UInt8(MS_STATE_COMMITTED.rawValue)
-    r.h.magic = UInt8(MS_RECORD_MAGIC)
+    r.h = committedHeader(MemoryLayout<ms_end_record_t>.size, MS_REC_END.rawValue)
     r.time_ns = end.timeNs
     r.kind = end.kind.rawValue
     r.status = end.status
