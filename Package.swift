@@ -77,6 +77,10 @@ let package = Package(
       dependencies: ["MemsiftSymbols", "MemsiftFormat"],
       exclude: ["Fixtures"]
     ),
+    .testTarget(
+      name: "MemsiftCollectorTests",
+      dependencies: ["MemsiftCollector", "MemsiftAnalysis", "MemsiftFormat", "_MemsiftTestSupport"]
+    ),
     .testTarget(name: "MemsiftEndToEndTests", dependencies: ["MemsiftFormat"]),
   ],
   swiftLanguageModes: [.v5]

@@ -3,27 +3,30 @@
 /// multiplicative hash. The replay does one lookup per event, and the
 /// standard Dictionary's seeded SipHash cost more than the rest of the
 /// replay together.
-struct AddressTable<Value> {
-  private var keys: [UInt64]  // 0: empty (no block lives at address 0)
-  private var values: [Value?]
-  private var mask: Int
-  private var shift: UInt64
-  private(set) var count = 0
+public struct AddressTable<Value> {
+  @usableFromInline var keys: [UInt64]  // 0: empty (no block lives at address 0)
+  @usableFromInline var values: [Value?]
+  @usableFromInline var mask: Int
+  @usableFromInline var shift: UInt64
+  @usableFromInline var storedCount = 0
+  public var count: Int { storedCount }
 
-  init() {
+  @inlinable
+  public init() {
     keys = [UInt64](repeating: 0, count: 1024)
     values = [Value?](repeating: nil, count: 1024)
     mask = 1023
     shift = 64 - 10
   }
 
-  @inline(__always)
-  private func home(_ key: UInt64) -> Int {
+  @inlinable @inline(__always)
+  func home(_ key: UInt64) -> Int {
     // Addresses are 16-byte aligned: drop those bits, then Fibonacci hashing.
     Int(truncatingIfNeeded: ((key >> 4) &* 0x9E37_79B9_7F4A_7C15) >> shift)
   }
 
-  subscript(key: UInt64) -> Value? {
+  @inlinable
+  public subscript(key: UInt64) -> Value? {
     get {
       var i = home(key)
       while keys[i] != 0 {
@@ -39,9 +42,10 @@ struct AddressTable<Value> {
 
   /// Stores `value`; returns the value that was there.
   @discardableResult
-  mutating func updateValue(_ value: Value, forKey key: UInt64) -> Value? {
+  @inlinable
+  public mutating func updateValue(_ value: Value, forKey key: UInt64) -> Value? {
     precondition(key != 0, "address 0 is never a live block")
-    if (count + 1) * 2 > keys.count { grow() }
+    if (storedCount + 1) * 2 > keys.count { grow() }
     var i = home(key)
     while keys[i] != 0 {
       if keys[i] == key {
@@ -53,13 +57,14 @@ struct AddressTable<Value> {
     }
     keys[i] = key
     values[i] = value
-    count += 1
+    storedCount += 1
     return nil
   }
 
   /// Removes and returns the value at `key`.
   @discardableResult
-  mutating func removeValue(forKey key: UInt64) -> Value? {
+  @inlinable
+  public mutating func removeValue(forKey key: UInt64) -> Value? {
     var i = home(key)
     while keys[i] != key {
       if keys[i] == 0 { return nil }
@@ -82,11 +87,12 @@ struct AddressTable<Value> {
     }
     keys[hole] = 0
     values[hole] = nil
-    count -= 1
+    storedCount -= 1
     return old
   }
 
-  private mutating func grow() {
+  @usableFromInline
+  mutating func grow() {
     let oldKeys = keys
     let oldValues = values
     let capacity = keys.count * 2
@@ -94,7 +100,7 @@ struct AddressTable<Value> {
     values = [Value?](repeating: nil, count: capacity)
     mask = capacity - 1
     shift -= 1
-    count = 0
+    storedCount = 0
     for i in oldKeys.indices where oldKeys[i] != 0 { updateValue(oldValues[i]!, forKey: oldKeys[i]) }
   }
 }

@@ -58,7 +58,20 @@ public struct HeapReplay {
   /// Blocks allocated and not yet freed, by address.
   private var live = AddressTable<LiveBlock>()
   /// How many blocks are live now.
-  public var liveCount: Int { live.count + Int(summarizedCount) }
+  public var liveCount: Int { live.count + Int(summarizedCount) + compactLive }
+  /// Live blocks that EVENTS ops (version 4) account for, not in `live`.
+  private var compactLive = 0
+  /// The allocation infos EVENTS ops define, by number.
+  private var infos: [Info] = []
+  /// Ops that named an info never defined (a damaged trace); skipped.
+  public private(set) var undefinedInfos: UInt64 = 0
+
+  /// What an EVENTS info stands for: the block size it counts (estimated
+  /// when the trace is a sample) and its site.
+  struct Info {
+    var size: UInt64
+    var site: Int32
+  }
   /// Live blocks that SITE records (live mode) account for, not in `live`.
   private var summarizedCount: UInt64 = 0
   /// Sites changed since `takeChangedSites` last listed them.
@@ -132,11 +145,100 @@ public struct HeapReplay {
       if new != 0 { allocate(new, begun.size, begun.stack, begun.time) }
     case .site(let state):
       setSite(state)
+    case .events:
+      break  // ops come one by one to `apply(_:at:)`
     case .sampling(let rate):
       // Written before any event; a late one would rescale half a trace.
       if rawTotals.allocations == 0 { sampleRate = rate }
     default:
       break
+    }
+  }
+
+  /// Applies one op of an EVENTS record; `time`: the event clock at it.
+  /// The collector matched the blocks, so no address table is needed: a
+  /// block is its info's size at its info's site.
+  public mutating func apply(_ op: EventOp, at time: UInt64) {
+    switch op {
+    case .info(let size, let stack, let function):
+      let estimate = sampleRate > 0 ? Self.estimatedBytes(size, rate: sampleRate) : size
+      infos.append(Info(size: estimate, site: site(of: stack)))
+      infoFunctions.append(Int(function) < Self.freeSlot ? function : 0)
+    case .alloc(let i), .allocNoCall(let i):
+      guard let info = info(i) else { return }
+      if case .alloc = op { callCounts[Int(infoFunctions[Int(i)])] += 1 }
+      rawTotals.allocations += 1
+      rawTotals.bytesAllocated += info.size
+      siteStates[Int(info.site)].allocations += 1
+      siteStates[Int(info.site)].bytesAllocated += info.size
+      gain(info)
+      notePeak(time)
+    case .free(let i, let temporary):
+      callCounts[Self.freeSlot] += 1
+      guard let info = info(i) else { return }
+      lose(info)
+      countRelease(info, temporary: temporary)
+    case .detach(let i):
+      if let info = info(i) { lose(info) }
+    case .restore(let i):
+      guard let info = info(i) else { return }
+      gain(info)
+      notePeak(time)
+    case .release(let i, let temporary):
+      if let info = info(i) { countRelease(info, temporary: temporary) }
+    case .stale(let i):
+      guard let info = info(i) else { return }
+      lose(info)
+      rawTotals.reusedWithoutFree += 1
+    case .freeUnmatched:
+      callCounts[Self.freeSlot] += 1
+      rawTotals.unmatchedFrees += 1
+    case .releaseUnmatched:
+      rawTotals.unmatchedFrees += 1
+    case .call(let function):
+      callCounts[Int(function) < Self.freeSlot ? Int(function) : 0] += 1
+    case .time:
+      break
+    }
+  }
+
+  /// The function of each info, apart from `infos` so the hot path reads less.
+  private var infoFunctions: [UInt8] = []
+
+  @inline(__always)
+  private mutating func info(_ i: UInt32) -> Info? {
+    guard Int(i) < infos.count else {
+      undefinedInfos += 1
+      return nil
+    }
+    return infos[Int(i)]
+  }
+
+  @inline(__always)
+  private mutating func gain(_ info: Info) {
+    let s = Int(info.site)
+    sync(s)
+    liveBytes += info.size
+    siteStates[s].liveBytes += info.size
+    siteStates[s].liveCount += 1
+    compactLive += 1
+  }
+
+  @inline(__always)
+  private mutating func lose(_ info: Info) {
+    let s = Int(info.site)
+    sync(s)
+    liveBytes -= info.size
+    siteStates[s].liveBytes -= info.size
+    siteStates[s].liveCount -= 1
+    compactLive -= 1
+  }
+
+  private mutating func countRelease(_ info: Info, temporary: Bool) {
+    rawTotals.frees += 1
+    if temporary {
+      rawTotals.temporaryAllocations += 1
+      siteStates[Int(info.site)].temporaryAllocations += 1
     }
   }
 
@@ -292,7 +394,12 @@ public struct HeapReplay {
   /// threads allocated while the realloc ran).
   private mutating func restore(_ ptr: UInt64, _ block: LiveBlock?, _ time: UInt64) {
     guard let block else { return }
-    live[ptr] = block
+    if let stale = live.updateValue(block, forKey: ptr) {
+      // Only a damaged trace gives the address out while the block lives.
+      liveBytes -= stale.size
+      siteLost(stale)
+      rawTotals.reusedWithoutFree += 1
+    }
     liveBytes += block.size
     siteGained(block)
     notePeak(time)

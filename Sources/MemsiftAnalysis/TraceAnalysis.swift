@@ -196,17 +196,37 @@ struct TraceScan {
       return nil
     }.sorted { $0.1 < $1.1 }
     if wanted.contains(.start) { captured[.start] = PointCapture(point: .start, live: [:], elapsedNs: 0) }
+    var eventClock = start
+    var damagedEvents: String?
+    // A time point is the state just before the first record (or op) after it.
+    func reach(_ t: UInt64) {
+      while let (point, threshold) = pendingTimes.first, t > threshold {
+        captured[point] = PointCapture(
+          point: point, live: replay.liveBySite, elapsedNs: threshold - start, rssBytes: rssHistory.last?.bytes)
+        pendingTimes.removeFirst()
+      }
+    }
     try reader.forEachRecord { record in
       defer { index += 1 }
-      // A time point is the state just before the first record after it.
-      if let t = record.timeNs {
-        while let (point, threshold) = pendingTimes.first, t > threshold {
-          captured[point] = PointCapture(
-            point: point, live: replay.liveBySite, elapsedNs: threshold - start, rssBytes: rssHistory.last?.bytes)
-          pendingTimes.removeFirst()
-        }
-      }
+      if let t = record.timeNs { reach(t) }
       switch record {
+      case .events(let bytes):
+        var ops = EventOpDecoder(bytes)
+        do {
+          while let op = try ops.next() {
+            switch op {
+            case .time(let d):
+              eventClock &+= d
+              reach(eventClock)
+              lastTime = max(lastTime, eventClock)
+            case .alloc, .free, .freeUnmatched, .call: events += 1
+            default: break
+            }
+            replay.apply(op, at: eventClock)
+          }
+        } catch {
+          if damagedEvents == nil { damagedEvents = "\(error)" }
+        }
       case .alloc(let t, _, _, _, _, _), .realloc(let t, _, _, _, _, _), .free(let t, _):
         events += 1
         lastTime = max(lastTime, t)
@@ -283,6 +303,10 @@ struct TraceScan {
     if process == nil { warnings.append("the trace has no PROCESS record") }
     if end == nil && !reader.isTruncated && !reader.isCorrupt && lastExit?.0 != .exec {
       warnings.append("the trace has no END record: the writer did not finish it (killed, or still running)")
+    }
+    if let damagedEvents { warnings.append("damaged events: \(damagedEvents); the rest of that record was skipped") }
+    if replay.undefinedInfos > 0 {
+      warnings.append("\(replay.undefinedInfos) events name an allocation info the trace never defined; skipped")
     }
     if let end, end.lostBytes > 0 {
       warnings.append("\(end.lostBytes) bytes of the ring were unreadable: a thread died while writing a record")

@@ -26,6 +26,8 @@ final class RingDrain {
   private(set) var failure: String?
   /// Live mode: events are summarized into site states at snapshots.
   private let summarizer: LiveSummarizer?
+  /// Full mode: events become EVENTS ops (format 4).
+  private let compactor: EventCompactor?
 
   /// Maps a published ring file; `live`: summarize instead of writing events.
   /// - Throws: `CollectorError.io` when it cannot be opened or is not a ring.
@@ -40,6 +42,7 @@ final class RingDrain {
     startMonoNs = ring.header.pointee.start_mono_ns
     let start = startMonoNs
     summarizer = live.map { LiveSummarizer(policy: $0, startNs: start) }
+    compactor = live == nil ? EventCompactor(startNs: start) : nil
     // Opened while the process is alive; if it is already gone, it is
     // finished as soon as the ring is drained.
     pidfd = CMemsiftSys_pidfdOpen(pid)
@@ -68,6 +71,8 @@ final class RingDrain {
         do {
           if let summarizer {
             try summarizer.consume(bytes) { try writer.append($0) }
+          } else if let compactor {
+            try compactor.consume(bytes) { try writer.append($0) }
           } else {
             try writer.append(bytes)
           }
@@ -127,6 +132,7 @@ final class RingDrain {
     guard let writer else { return }
     do {
       try summarizer?.tick(now: monotonicNow()) { try writer.append($0) }
+      try compactor?.flush { try writer.append($0) }
       try writer.flush()
     } catch { fail("\(error)") }
   }
@@ -155,6 +161,7 @@ final class RingDrain {
     if let writer {
       do {
         try summarizer?.finish(at: end.timeNs) { try writer.append($0) }
+        try compactor?.finish { try writer.append($0) }
         try writer.finish(with: TraceRecord.encodeEnd(end))
       } catch { fail("\(error)") }
     }

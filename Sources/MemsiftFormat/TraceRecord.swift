@@ -183,6 +183,8 @@ public enum TraceRecord: Sendable, Equatable {
   case realloc(timeNs: UInt64, oldPtr: UInt64, size: UInt64, stack: StackID, tid: UInt32, function: AllocFunction?)
   /// The same realloc, after the real call returned `newPtr`.
   case reallocDone(timeNs: UInt64, oldPtr: UInt64, newPtr: UInt64, tid: UInt32)
+  /// The collector's compact events (version 4): ops for `EventOpDecoder`.
+  case events([UInt8])
   case rss(timeNs: UInt64, bytes: UInt64)
   case exit(timeNs: UInt64, kind: ExitKind, status: Int32)
   case end(EndInfo)
@@ -195,6 +197,8 @@ public enum TraceRecord: Sendable, Equatable {
 /// Why a record could not be decoded.
 public struct RecordError: Error, CustomStringConvertible {
   public var description: String
+
+  public init(description: String) { self.description = description }
 }
 
 extension TraceRecord {
@@ -241,6 +245,13 @@ extension TraceRecord {
     case MS_REC_REALLOC_DONE.rawValue:
       let r = try need(ms_realloc_done_record_t.self)
       return .reallocDone(timeNs: r.time_ns, oldPtr: r.old_ptr, newPtr: r.new_ptr, tid: r.tid)
+    case MS_REC_EVENTS.rawValue:
+      let r = try need(ms_events_record_t.self)
+      let offset = MemoryLayout<ms_events_record_t>.size
+      guard offset + Int(r.len) <= bytes.count else {
+        throw RecordError(description: "events record is shorter than its ops")
+      }
+      return .events(Array(bytes[offset..<offset + Int(r.len)]))
     case MS_REC_STACK.rawValue:
       let r = try need(ms_stack_record_t.self)
       let offset = MemoryLayout<ms_stack_record_t>.size
@@ -349,7 +360,7 @@ extension TraceRecord {
     case .site(let s): return s.timeNs
     case .moduleLoad(let m): return m.timeNs
     case .end(let e): return e.timeNs
-    case .process, .stack, .code, .sampling, .unknown: return nil
+    case .process, .stack, .code, .sampling, .events, .unknown: return nil
     }
   }
 
@@ -402,6 +413,19 @@ extension TraceRecord {
     ms_record_header_t(
       size: UInt32(size), type: UInt8(type), state: UInt8(MS_STATE_COMMITTED.rawValue), aux: 0,
       magic: UInt8(MS_RECORD_MAGIC))
+  }
+
+  /// Encodes an EVENTS record around `ops` (see `EventOpEncoder`).
+  public static func encodeEvents(_ ops: [UInt8]) -> [UInt8] {
+    let size = MemoryLayout<ms_events_record_t>.size + ops.count
+    var r = ms_events_record_t()
+    r.h = committedHeader((size + 7) & ~7, MS_REC_EVENTS.rawValue)
+    r.len = UInt32(ops.count)
+    var bytes = withUnsafeBytes(of: &r) { Array($0) }
+    bytes.reserveCapacity((size + 7) & ~7)
+    bytes += ops
+    bytes += repeatElement(0, count: (8 - size % 8) % 8)
+    return bytes
   }
 
   /// Encodes an END record (written by the collector).

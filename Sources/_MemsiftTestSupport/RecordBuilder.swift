@@ -35,13 +35,15 @@ public struct RecordBuilder {
     appendRecord(&r, type: MS_REC_PROCESS.rawValue, tail: exe + argv)
   }
 
-  public mutating func alloc(_ ptr: UInt64, _ size: UInt64, stack: UInt32 = 1, time: UInt64 = 2_000, function: UInt8 = 1) {
+  public mutating func alloc(
+    _ ptr: UInt64, _ size: UInt64, stack: UInt32 = 1, time: UInt64 = 2_000, function: UInt8 = 1, tid: UInt32 = 7
+  ) {
     var r = ms_alloc_record_t()
     r.time_ns = time
     r.ptr = ptr
     r.size = size
     r.stack = stack
-    r.tid = 7
+    r.tid = tid
     appendRecord(&r, type: MS_REC_ALLOC.rawValue, aux: function)
   }
 
@@ -54,18 +56,28 @@ public struct RecordBuilder {
 
   /// A realloc's two records back to back.
   public mutating func realloc(_ old: UInt64, _ new: UInt64, _ size: UInt64, stack: UInt32 = 1, time: UInt64 = 4_000) {
+    reallocBegin(old, size, stack: stack, time: time)
+    reallocDone(old, new, time: time)
+  }
+
+  /// The REALLOC record, before the real call.
+  public mutating func reallocBegin(_ old: UInt64, _ size: UInt64, stack: UInt32 = 1, time: UInt64 = 4_000, tid: UInt32 = 7) {
     var r = ms_realloc_record_t()
     r.time_ns = time
     r.old_ptr = old
     r.size = size
     r.stack = stack
-    r.tid = 7
+    r.tid = tid
     appendRecord(&r, type: MS_REC_REALLOC.rawValue, aux: UInt8(MS_FN_REALLOC.rawValue))
+  }
+
+  /// The REALLOC_DONE record, after the real call returned `new`.
+  public mutating func reallocDone(_ old: UInt64, _ new: UInt64, time: UInt64 = 4_000, tid: UInt32 = 7) {
     var d = ms_realloc_done_record_t()
     d.time_ns = time
     d.old_ptr = old
     d.new_ptr = new
-    d.tid = 7
+    d.tid = tid
     appendRecord(&d, type: MS_REC_REALLOC_DONE.rawValue)
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MemsiftFormat
 import Testing
 
 /// `memsift run --live`: the collector keeps the live set and writes each
@@ -6,7 +7,8 @@ import Testing
 /// (`growth grow 200`: 200 rounds 5 ms apart, each churning 20 blocks of
 /// 5,000 B and keeping one of 1,000 B in cache_add) the totals at the end
 /// equal those of a full trace exactly, the snapshots come every 0.2 s, the
-/// trace is a fraction of the full one, and `growth` and `diff` read it.
+/// trace holds site states at snapshots and no events, and `growth` and
+/// `diff` read it.
 @Suite struct LiveModeTests {
   @Test func aLiveTraceHasTheFullTotalsAtAFractionOfTheSizeAndGrowthFindsTheCache() throws {
     let v = try E2E.victims()
@@ -26,10 +28,22 @@ import Testing
     #expect(t.frees == exact.frees, "\(t) vs \(exact)")
     #expect(t.unmatchedFrees == 0)
 
-    // Sites × snapshots, not events: 4,200 allocations and 4,000 frees.
-    let liveSize = try FileManager.default.attributesOfItem(atPath: live)[.size] as? Int ?? 0
-    let fullSize = try FileManager.default.attributesOfItem(atPath: full.first)[.size] as? Int ?? 0
-    #expect(liveSize * 5 < fullSize, "live \(liveSize) B, full \(fullSize) B")
+    // Sites × snapshots, not events: 4,200 allocations and 4,000 frees
+    // became at most one SITE record per site and snapshot.
+    var events = 0, siteRecords = 0, snapshotRecords = 0
+    var sites = Set<UInt32>()
+    try TraceReader(path: live).forEachRecord { record in
+      switch record {
+      case .alloc, .free, .realloc, .reallocDone, .events: events += 1
+      case .site(let s):
+        siteRecords += 1
+        sites.insert(s.stack.rawValue)
+      case .snapshot: snapshotRecords += 1
+      default: break
+      }
+    }
+    #expect(events == 0)
+    #expect(siteRecords > 0 && siteRecords <= sites.count * (snapshotRecords + 1), "\(siteRecords) SITE records")
 
     // At least four periodic snapshots in a run of about a second.
     let list = try runCommand(E2E.memsift, ["snapshots", "--format", "json", live], in: dir)

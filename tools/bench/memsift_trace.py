@@ -31,7 +31,8 @@ REALLOC_BODY_V1A = struct.Struct("<QQQQII")  # time, old, new, size, stack, tid
 REALLOC_BODY = struct.Struct("<QQQII")  # time, old, size, stack, tid
 REALLOC_DONE_BODY = struct.Struct("<QQQII")  # time, old, new, tid, reserved
 END_BODY = struct.Struct("<QIiQQQQ")
-REC = {"ALLOC": 6, "FREE": 7, "REALLOC": 8, "STACK": 5, "END": 11, "REALLOC_DONE": 12}
+REC = {"ALLOC": 6, "FREE": 7, "REALLOC": 8, "STACK": 5, "END": 11, "REALLOC_DONE": 12, "EVENTS": 17}
+EVENTS_BODY = struct.Struct("<II")  # len, reserved; then the ops (trace_format.h, MS_REC_EVENTS)
 FN_NAMES = {1: "malloc", 2: "calloc", 3: "realloc", 4: "reallocarray", 5: "posix_memalign",
             6: "aligned_alloc", 7: "memalign", 8: "valloc", 9: "pvalloc"}
 EXPECTED_SIZES = {"ms_file_header_t": FILE_HEADER.size, "ms_record_header_t": 8,
@@ -75,6 +76,60 @@ def load_format(header: Path) -> None:
 
 
 
+def varints(buf, off: int, end: int):
+    """Yields the unsigned LEB128 values of buf[off:end]."""
+    value = shift = 0
+    while off < end:
+        b = buf[off]
+        off += 1
+        value |= (b & 0x7F) << shift
+        if b & 0x80:
+            shift += 7
+        else:
+            yield value
+            value = shift = 0
+
+
+class EventOps:
+    """Replays the collector's EVENTS ops (format 4): blocks are named by their allocation info, not address."""
+
+    def __init__(self):
+        self.infos: list[tuple[int, int]] = []  # (size, function)
+        self.live: dict[int, int] = {}  # info -> live blocks
+
+    def apply(self, buf, off: int, end: int, counts: dict) -> None:
+        values = varints(buf, off, end)
+        for v in values:
+            op, operand = v & 3, v >> 2
+            if op == 0:  # ALLOC
+                fn = FN_NAMES.get(self.infos[operand][1], "other")
+                counts[fn] = counts.get(fn, 0) + 1
+                self.live[operand] = self.live.get(operand, 0) + 1
+            elif op in (1, 2):  # FREE, FREE_TEMP
+                counts["free"] += 1
+                self.live[operand] -= 1
+            elif operand == 0:  # TIME
+                next(values)
+            elif operand == 1:  # INFO size stack function
+                size, _stack, fn = next(values), next(values), next(values)
+                self.infos.append((size, fn))
+            elif operand in (2, 4):  # ALLOC_NOCALL, RESTORE
+                i = next(values)
+                self.live[i] = self.live.get(i, 0) + 1
+            elif operand in (3, 7):  # DETACH, STALE
+                self.live[next(values)] -= 1
+            elif operand in (5, 6):  # RELEASE, RELEASE_TEMP
+                next(values)
+            elif operand == 8:  # FREE_UNMATCHED
+                counts["free"] += 1
+            elif operand == 10:  # CALL
+                fn = FN_NAMES.get(next(values), "other")
+                counts[fn] = counts.get(fn, 0) + 1
+
+    def leaks(self) -> tuple[int, int]:
+        return (sum(self.live.values()), sum(n * self.infos[i][0] for i, n in self.live.items()))
+
+
 def parse_memsift_trace(path: Path, scratch: Path) -> dict:
     """Counts the records of a memsift trace and replays the heap to find leaks."""
     with open(path, "rb") as f:
@@ -100,6 +155,7 @@ def parse_memsift_trace(path: Path, scratch: Path) -> dict:
                   realloc_layout="none seen")
     in_flight: dict[int, tuple[int, int]] = {}  # tid -> (old, size), REALLOC waiting for its DONE
     live: dict[int, int] = {}
+    ops = None
     end = None
     truncated = False
     with open(raw_path, "rb") as f:
@@ -115,8 +171,8 @@ def parse_memsift_trace(path: Path, scratch: Path) -> dict:
                 unpack_rd = REALLOC_DONE_BODY.unpack_from
                 old_realloc_size = 8 + REALLOC_BODY_V1A.size
                 rec_magic = MS_RECORD_MAGIC
-                r_alloc, r_free, r_realloc, r_stack, r_end, r_done = (
-                    REC[k] for k in ('ALLOC', 'FREE', 'REALLOC', 'STACK', 'END', 'REALLOC_DONE'))
+                r_alloc, r_free, r_realloc, r_stack, r_end, r_done, r_events = (
+                    REC[k] for k in ('ALLOC', 'FREE', 'REALLOC', 'STACK', 'END', 'REALLOC_DONE', 'EVENTS'))
                 while off + 8 <= size:
                     rsize, rtype, _state, aux, rmagic = unpack_h(m, off)
                     if rsize < 8 or rsize & 7 or off + rsize > size or rmagic != rec_magic:
@@ -163,6 +219,11 @@ def parse_memsift_trace(path: Path, scratch: Path) -> dict:
                                     live.pop(old, None)
                                 if new:
                                     live[new] = sz
+                    elif rtype == r_events:
+                        counts["realloc_layout"] = "EVENTS ops"
+                        if ops is None:
+                            ops = EventOps()
+                        ops.apply(m, off + 16, off + 16 + EVENTS_BODY.unpack_from(m, off + 8)[0], counts)
                     elif rtype == r_stack:
                         counts["stacks"] += 1
                     elif rtype == r_end:
@@ -175,6 +236,11 @@ def parse_memsift_trace(path: Path, scratch: Path) -> dict:
     counts["realloc_unpaired"] += len(in_flight)
     counts["leaked_allocations"] = len(live)
     counts["leaked_bytes"] = sum(live.values())
+    if ops is not None:
+        counts["realloc_null_old"] = None  # the ops name infos, not addresses
+        n, b = ops.leaks()
+        counts["leaked_allocations"] += n
+        counts["leaked_bytes"] += b
     counts["compressed"] = bool(flags & MS_FILE_ZSTD)
     counts["writer"] = writer
     counts["format_version"] = version

@@ -37,7 +37,7 @@
 
 /* "MEMSIFT\0" read as a little-endian uint64. */
 #define MEMSIFT_TRACE_MAGIC 0x00544649534D454DULL
-#define MEMSIFT_FORMAT_VERSION 3
+#define MEMSIFT_FORMAT_VERSION 4
 
 /* ms_file_header_t.flags */
 #define MS_FILE_ZSTD 0x1u /* everything after the header is one zstd stream */
@@ -86,6 +86,7 @@ enum ms_record_type {
     MS_REC_CODE = 14,         /* ms_code_record_t + name + file + line table (version 2) */
     MS_REC_SAMPLING = 15,     /* ms_sampling_record_t (version 3): events are a sample */
     MS_REC_SITE = 16,         /* ms_site_record_t (version 3): a site's state, in place of its events */
+    MS_REC_EVENTS = 17,       /* ms_events_record_t + ops (version 4): the collector's compact events */
 };
 
 /* Which interposed function made an ALLOC/REALLOC record (header aux byte). */
@@ -342,6 +343,63 @@ typedef struct ms_site_record_s {
     uint64_t bytes_allocated; /* since the start */
 } ms_site_record_t;
 
+/* MS_REC_EVENTS (version 4, written by `memsift run`'s collector in place
+ * of ALLOC/FREE/REALLOC/REALLOC_DONE): the collector matches every free to
+ * its allocation itself, so the file needs no addresses. It numbers each
+ * distinct (requested size, stack, function) an *info*, 0, 1, 2... in order
+ * of definition, and writes per event the info of the block concerned.
+ * Addresses and per-event times are what made the raw records incompressible;
+ * a repetitive program gives a repetitive info stream, which zstd shrinks
+ * well (heaptrack's interpreter does the same with its allocation indices).
+ *
+ * Followed by `len` bytes of ops. Each op starts with an unsigned LEB128
+ * value v: v & 3 is the op, v >> 2 its operand:
+ *   0 ALLOC i       a call allocated a block of info i (counts the call)
+ *   1 FREE i        free() released a block of info i
+ *   2 FREE_TEMP i   the same, and it was the last block allocated (temporary)
+ *   3 EXT e         extended op e, with its own LEB128 operands:
+ *       0 TIME d          the event clock moved d ns forward (starts at start_mono_ns)
+ *       1 INFO size stack function
+ *                         defines the next info (function: ms_alloc_function)
+ *       2 ALLOC_NOCALL i  a realloc's new block (its call was counted by CALL)
+ *       3 DETACH i        a realloc began: its old block of info i is no longer live
+ *       4 RESTORE i       a realloc failed (or never returned): the block is live again
+ *       5 RELEASE i       a realloc released its detached old block
+ *       6 RELEASE_TEMP i  the same, and it was the last block allocated
+ *       7 STALE i         an address came back live without a free seen: the
+ *                         block it held is dropped (reused_without_free)
+ *       8 FREE_UNMATCHED  free() of an address never seen allocated
+ *       9 RELEASE_UNMATCHED  a realloc's old address never seen allocated
+ *      10 CALL function   a realloc call (its allocation, if any, is ALLOC_NOCALL)
+ * The record order is the causal order of the shim's records, so snapshots
+ * and other records keep their place among the events. */
+typedef struct ms_events_record_s {
+    ms_record_header_t h;
+    uint32_t len; /* bytes of ops that follow (then padding to 8) */
+    uint32_t reserved;
+} ms_events_record_t;
+
+enum ms_event_op {
+    MS_OP_ALLOC = 0,
+    MS_OP_FREE = 1,
+    MS_OP_FREE_TEMP = 2,
+    MS_OP_EXT = 3,
+};
+
+enum ms_event_ext_op {
+    MS_EXT_TIME = 0,
+    MS_EXT_INFO = 1,
+    MS_EXT_ALLOC_NOCALL = 2,
+    MS_EXT_DETACH = 3,
+    MS_EXT_RESTORE = 4,
+    MS_EXT_RELEASE = 5,
+    MS_EXT_RELEASE_TEMP = 6,
+    MS_EXT_STALE = 7,
+    MS_EXT_FREE_UNMATCHED = 8,
+    MS_EXT_RELEASE_UNMATCHED = 9,
+    MS_EXT_CALL = 10,
+};
+
 /* Who placed a snapshot label (ms_snapshot_record_t.source). */
 enum ms_snapshot_source {
     MS_SNAPSHOT_PROGRAM = 1,  /* the program called memsift_snapshot() */
@@ -384,5 +442,6 @@ _Static_assert(sizeof(ms_py_frame_t) == 8, "python frame layout");
 _Static_assert(sizeof(ms_code_record_t) == 40, "code record layout");
 _Static_assert(sizeof(ms_sampling_record_t) == 16, "sampling record layout");
 _Static_assert(sizeof(ms_site_record_t) == 56, "site record layout");
+_Static_assert(sizeof(ms_events_record_t) == 16, "events record layout");
 
 #endif
