@@ -40,7 +40,7 @@ let package = Package(
 
     // Core libraries
     .target(name: "MemsiftFormat", dependencies: ["CMemsiftFormat", "CZstd"]),
-    .target(name: "MemsiftAnalysis", dependencies: ["MemsiftFormat"]),
+    .target(name: "MemsiftAnalysis", dependencies: ["MemsiftFormat", "CMemsiftFormat"]),
     .target(name: "MemsiftSymbols", dependencies: ["MemsiftFormat", "CLibdw"]),
     .target(name: "MemsiftReport", dependencies: ["MemsiftAnalysis", "MemsiftFormat", "MemsiftSymbols"]),
     .target(

@@ -1,3 +1,4 @@
+import CMemsiftFormat
 import Foundation
 import MemsiftFormat
 
@@ -155,6 +156,55 @@ public struct HeapReplay {
     }
   }
 
+  /// Calls EVENTS ops recorded: allocation calls, free calls, realloc calls.
+  public private(set) var eventCalls: UInt64 = 0
+
+  /// Applies the ops of an EVENTS record from byte `start`, the event clock
+  /// being `clock`. Stops after a TIME op, returning the offset after it, so
+  /// the caller sees each new clock value (time points); nil at the end.
+  ///
+  /// - Throws: `RecordError` for ops that do not decode.
+  public mutating func applyEvents(_ ops: [UInt8], from start: Int, clock: inout UInt64) throws -> Int? {
+    try ops.withUnsafeBytes { raw in
+      var decoder = EventOpDecoder(raw, at: start)
+      while let op = try decoder.next() {
+        switch op {
+        case .alloc(let i): allocate(info: i, counted: true, at: clock)
+        case .free(let i, let temporary): free(info: i, temporary: temporary)
+        case .time(let d):
+          clock &+= d
+          return decoder.offset
+        default: apply(op, at: clock)
+        }
+      }
+      return nil
+    }
+  }
+
+  @inline(__always)
+  private mutating func allocate(info i: UInt32, counted: Bool, at time: UInt64) {
+    guard let info = info(i) else { return }
+    if counted {
+      callCounts[Int(infoFunctions[Int(i)])] += 1
+      eventCalls += 1
+    }
+    rawTotals.allocations += 1
+    rawTotals.bytesAllocated += info.size
+    siteStates[Int(info.site)].allocations += 1
+    siteStates[Int(info.site)].bytesAllocated += info.size
+    gain(info)
+    notePeak(time)
+  }
+
+  @inline(__always)
+  private mutating func free(info i: UInt32, temporary: Bool) {
+    callCounts[Self.freeSlot] += 1
+    eventCalls += 1
+    guard let info = info(i) else { return }
+    lose(info)
+    countRelease(info, temporary: temporary)
+  }
+
   /// Applies one op of an EVENTS record; `time`: the event clock at it.
   /// The collector matched the blocks, so no address table is needed: a
   /// block is its info's size at its info's site.
@@ -164,20 +214,9 @@ public struct HeapReplay {
       let estimate = sampleRate > 0 ? Self.estimatedBytes(size, rate: sampleRate) : size
       infos.append(Info(size: estimate, site: site(of: stack)))
       infoFunctions.append(Int(function) < Self.freeSlot ? function : 0)
-    case .alloc(let i), .allocNoCall(let i):
-      guard let info = info(i) else { return }
-      if case .alloc = op { callCounts[Int(infoFunctions[Int(i)])] += 1 }
-      rawTotals.allocations += 1
-      rawTotals.bytesAllocated += info.size
-      siteStates[Int(info.site)].allocations += 1
-      siteStates[Int(info.site)].bytesAllocated += info.size
-      gain(info)
-      notePeak(time)
-    case .free(let i, let temporary):
-      callCounts[Self.freeSlot] += 1
-      guard let info = info(i) else { return }
-      lose(info)
-      countRelease(info, temporary: temporary)
+    case .alloc(let i): allocate(info: i, counted: true, at: time)
+    case .allocNoCall(let i): allocate(info: i, counted: false, at: time)
+    case .free(let i, let temporary): free(info: i, temporary: temporary)
     case .detach(let i):
       if let info = info(i) { lose(info) }
     case .restore(let i):
@@ -192,11 +231,13 @@ public struct HeapReplay {
       rawTotals.reusedWithoutFree += 1
     case .freeUnmatched:
       callCounts[Self.freeSlot] += 1
+      eventCalls += 1
       rawTotals.unmatchedFrees += 1
     case .releaseUnmatched:
       rawTotals.unmatchedFrees += 1
     case .call(let function):
       callCounts[Int(function) < Self.freeSlot ? Int(function) : 0] += 1
+      eventCalls += 1
     case .time:
       break
     }

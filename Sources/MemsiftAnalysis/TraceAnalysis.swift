@@ -211,18 +211,12 @@ struct TraceScan {
       if let t = record.timeNs { reach(t) }
       switch record {
       case .events(let bytes):
-        var ops = EventOpDecoder(bytes)
         do {
-          while let op = try ops.next() {
-            switch op {
-            case .time(let d):
-              eventClock &+= d
-              reach(eventClock)
-              lastTime = max(lastTime, eventClock)
-            case .alloc, .free, .freeUnmatched, .call: events += 1
-            default: break
-            }
-            replay.apply(op, at: eventClock)
+          var at = 0
+          while let next = try replay.applyEvents(bytes, from: at, clock: &eventClock) {
+            at = next
+            reach(eventClock)
+            lastTime = max(lastTime, eventClock)
           }
         } catch {
           if damagedEvents == nil { damagedEvents = "\(error)" }
@@ -320,7 +314,7 @@ struct TraceScan {
     return TraceSummary(
       path: path, header: reader.header, process: process, totals: replay.finalTotals,
       endKind: end?.kind ?? lastExit?.0 ?? .unknown, endStatus: end?.status ?? lastExit?.1 ?? 0,
-      isComplete: end != nil, durationNs: lastTime - reader.header.startMonoNs, events: events,
+      isComplete: end != nil, durationNs: lastTime - reader.header.startMonoNs, events: events + replay.eventCalls,
       stacks: stackRecords.count, threads: threads.count, modules: loaded.count, modulesUnloaded: unloaded,
       loadedModules: loaded,
       rssSamples: rssSamples, peakRSSBytes: peakRSS, end: end, snapshots: snapshots, rssAtPeakBytes: rssAtPeak,

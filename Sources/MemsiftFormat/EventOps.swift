@@ -31,19 +31,40 @@ public enum EventOp: Equatable, Sendable {
   case call(UInt8)
 }
 
-/// Reads the ops of one EVENTS record, in order.
+/// Reads the ops of one EVENTS record, in order, from memory the caller
+/// keeps alive (`withUnsafeBytes` of the record's ops).
 ///
 /// Inlinable: the report's replay runs it tens of millions of times, and a
 /// call across the module boundary per op cost more than the op.
 public struct EventOpDecoder {
-  @usableFromInline let bytes: [UInt8]
-  @usableFromInline var at = 0
+  @usableFromInline let bytes: UnsafeRawBufferPointer
+  @usableFromInline var at: Int
 
-  public init(_ bytes: [UInt8]) { self.bytes = bytes }
+  /// Reads `bytes` from byte `offset`.
+  @inlinable
+  public init(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0) {
+    self.bytes = bytes
+    at = offset
+  }
+
+  /// Where the next op starts.
+  @inlinable
+  public var offset: Int { at }
+
+  /// Every op of `ops`.
+  /// - Throws: `RecordError` for ops that do not decode.
+  public static func decodeAll(_ ops: [UInt8]) throws -> [EventOp] {
+    try ops.withUnsafeBytes { raw in
+      var decoder = EventOpDecoder(raw)
+      var out: [EventOp] = []
+      while let op = try decoder.next() { out.append(op) }
+      return out
+    }
+  }
 
   /// The next op, nil at the end.
   /// - Throws: `RecordError` for a truncated op or an unknown extended op.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func next() throws -> EventOp? {
     guard at < bytes.count else { return nil }
     let v = try varint()
@@ -77,13 +98,13 @@ public struct EventOpDecoder {
     throw RecordError(description: "events record has an unknown op \(operand) at byte \(at)")
   }
 
-  @inlinable
+  @inlinable @inline(__always)
   func index(_ v: UInt64) throws -> UInt32 {
     guard v <= UInt64(UInt32.max) else { throw RecordError(description: "events record names info \(v)") }
     return UInt32(v)
   }
 
-  @inlinable
+  @inlinable @inline(__always)
   mutating func varint() throws -> UInt64 {
     var value: UInt64 = 0
     var shift: UInt64 = 0

@@ -81,6 +81,9 @@ public struct RecordBuilder {
     appendRecord(&d, type: MS_REC_REALLOC_DONE.rawValue)
   }
 
+  /// Whole records as another writer encoded them (an EVENTS record, say).
+  public mutating func raw(_ record: [UInt8]) { bytes += record }
+
   /// A STACK record; `python` are (code id, instruction, is entry), innermost first.
   public mutating func stack(_ id: UInt32, frames: [UInt64], python: [(UInt32, Int32, Bool)] = []) {
     var r = ms_stack_record_t()

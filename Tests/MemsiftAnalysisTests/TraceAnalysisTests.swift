@@ -101,3 +101,62 @@ private func pluginTrace() -> RecordBuilder {
   #expect(summary.totals.leakedBytes == 103_676 + 10_000_000)
   #expect(summary.totals.bytesAllocated == 103_676 + 10_000_000 + 65_568)
 }
+
+/// A collector-written trace (format 4): EVENTS ops, with the clock moved
+/// by TIME ops, read as the same events would be read raw.
+@Test func eventsOpsGiveTotalsSitesAndTimePointsInsideARecord() throws {
+  var ops = EventOpEncoder()
+  ops.append(.info(size: 100, stack: StackID(1), function: 1))  // info 0
+  ops.append(.info(size: 40, stack: StackID(2), function: 2))  // info 1
+  ops.append(.alloc(0))
+  ops.append(.alloc(1))
+  ops.append(.time(2_000_000_000))  // the clock reaches start + 2 s
+  ops.append(.alloc(0))
+  ops.append(.free(1, temporary: false))
+  ops.append(.call(3))
+  ops.append(.detach(0))
+  ops.append(.release(0, temporary: false))
+  ops.append(.allocNoCall(1))
+  ops.append(.freeUnmatched)
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.raw(ops.takeRecord())
+  b.end()
+  let path = try writeTrace(b)
+  let a = try TraceAnalysis.read(path: path, points: [.seconds(1), .end])
+  let t = a.summary.totals
+  #expect(t.allocations == 4 && t.frees == 2 && t.bytesAllocated == 280)
+  #expect(t.leakedBytes == 140 && t.leakedAllocations == 2 && t.unmatchedFrees == 1)
+  #expect(t.calls == ["malloc": 2, "calloc": 1, "realloc": 1, "free": 2])
+  #expect(t.peakBytes == 240 && t.peakTimeNs == 1_000 + 2_000_000_000)
+  #expect(a.summary.events == 6)
+  #expect(a.sites[StackID(1)]?.leakedBytes == 100 && a.sites[StackID(2)]?.leakedBytes == 40)
+  // @1s falls between the TIME op and the ops before it: the first two blocks.
+  #expect(a.captures.first?.live == [StackID(1): SiteLive(bytes: 100, count: 1), StackID(2): SiteLive(bytes: 40, count: 1)])
+  #expect(a.summary.warnings.isEmpty, "\(a.summary.warnings)")
+}
+
+@Test func damagedEventsOpsGiveAWarningNotACrash() throws {
+  var ops = EventOpEncoder()
+  ops.append(.alloc(7))  // never defined
+  var record = ops.takeRecord()
+  record[16] = 0x80  // and a varint that never ends
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.raw(record)
+  b.end()
+  let s = try TraceSummary.read(path: try writeTrace(b))
+  #expect(s.warnings.contains { $0.contains("damaged events") }, "\(s.warnings)")
+  var ok = EventOpEncoder()
+  ok.append(.alloc(7))
+  var c = RecordBuilder()
+  c.header()
+  c.process()
+  c.raw(ok.takeRecord())
+  c.end()
+  let u = try TraceSummary.read(path: try writeTrace(c))
+  #expect(u.warnings.contains { $0.contains("never defined") }, "\(u.warnings)")
+  #expect(u.totals.allocations == 0)
+}

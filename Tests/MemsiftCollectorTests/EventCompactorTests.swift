@@ -68,8 +68,7 @@ private func replayCompacted(_ bytes: [UInt8], chunk: Int = 7) throws -> (Replay
   var clock: UInt64 = 1_000
   for r in try records(written) {
     if case .events(let ops) = r {
-      var decoder = EventOpDecoder(ops)
-      while let op = try decoder.next() {
+      for op in try EventOpDecoder.decodeAll(ops) {
         if case .time(let d) = op { clock += d }
         replay.apply(op, at: clock)
       }
@@ -170,13 +169,9 @@ func compactedEventsReplayExactlyAsTheRawRecords(seed: Int) throws {
   var encoder = EventOpEncoder()
   ops.forEach { encoder.append($0) }
   let bytes = encoder.bytes
-  var decoder = EventOpDecoder(bytes)
-  var decoded: [EventOp] = []
-  while let op = try decoder.next() { decoded.append(op) }
-  #expect(decoded == ops)
+  #expect(try EventOpDecoder.decodeAll(bytes) == ops)
   // Cut inside the last op's varint, or an extended op nobody defined.
   for damaged in [Array(bytes.dropLast()) + [0x80], [UInt8(15 << 2 | 3)]] {
-    var d = EventOpDecoder(damaged)
-    #expect(throws: RecordError.self) { while try d.next() != nil {} }
+    #expect(throws: RecordError.self) { try EventOpDecoder.decodeAll(damaged) }
   }
 }
