@@ -44,6 +44,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=Params.steps)
     ap.add_argument("--cxx-steps", type=int, default=Params.cxx_steps)
     ap.add_argument("--py-requests", type=int, default=Params.py_requests)
+    ap.add_argument("--prod-requests", type=int, default=Params.prod_requests)
     ap.add_argument("--sql-rows", type=int, default=Params.sql_rows)
     ap.add_argument("--check-steps", type=int, default=0)
     ap.add_argument("--heaptrack-vmem-kb", default="4194304")
@@ -81,7 +82,7 @@ def main() -> int:
     except ValueError as e:
         log(str(e))
         return 2
-    params = Params(a.steps, a.cxx_steps, a.py_requests, a.sql_rows, a.python)
+    params = Params(a.steps, a.cxx_steps, a.py_requests, a.sql_rows, a.python, a.prod_requests)
     workloads = define(keys, params, repo, scratch)
     log(f"building into {scratch} ...")
     try:

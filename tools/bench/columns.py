@@ -7,6 +7,7 @@
     memsift          memsift run -q --shim libmemsift.so -o TRACE --          all
     sampled          memsift run --sample-rate 524288 ...                     all
     production       memsift run --live --sample-rate 524288 ...             all
+    production_1s    ... --snapshot-every 1                                  service
     heaptrack        heaptrack -o FILE (under `ulimit -v`, see RESULTS.md)    all
     memray           python -m memray run -q -f -o FILE                       python
     memray_full      ... --native --trace-python-allocators                   python
@@ -79,8 +80,12 @@ def columns_for(w: Workload, t: Tools) -> tuple[list[Column], dict[str, str]]:
                                                       "--", *w.argv], dict(w.env),
                            trace_glob="memsift*.trace", kind="memsift"))
         # A sample is not checked against the program's counts (it is a sample).
-        for key, label, mode in (("sampled", f"memsift run --sample-rate {SAMPLE_RATE}", []),
-                                 ("production", f"memsift run --live --sample-rate {SAMPLE_RATE}", ["--live"])):
+        modes = [("sampled", f"memsift run --sample-rate {SAMPLE_RATE}", []),
+                 ("production", f"memsift run --live --sample-rate {SAMPLE_RATE}", ["--live"])]
+        if w.only and "production_1s" in w.only:
+            modes.append(("production_1s", f"memsift run --live --sample-rate {SAMPLE_RATE} --snapshot-every 1",
+                          ["--live", "--snapshot-every", "1"]))
+        for key, label, mode in modes:
             cols.append(Column(key, label, [t.memsift, "run", "-q", *shim_args, *mode, "--sample-rate", SAMPLE_RATE,
                                             "-o", "{cwd}/memsift.trace", "--", *w.argv], dict(w.env),
                                trace_glob="memsift*.trace", kind="sampled"))
@@ -102,5 +107,7 @@ def columns_for(w: Workload, t: Tools) -> tuple[list[Column], dict[str, str]]:
         else:
             skipped["memray run"] = (f"memray is not importable by `{w.argv[0]}` (`python3 -m venv V && V/bin/pip "
                                      "install memray`, then PYTHON=V/bin/python; run.sh does this by itself)")
+    if w.only is not None:
+        return [c for c in cols if c.key == "untraced" or c.key in w.only], skipped
     chosen = [c for c in cols if c.key == "untraced" or c.key in t.selected]
     return chosen, skipped

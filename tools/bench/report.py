@@ -9,6 +9,7 @@ from pathlib import Path
 
 import analyzers
 import counts
+import production
 import tables
 from columns import Column, Tools
 from idle import DISTURBED, IdleGate
@@ -77,6 +78,8 @@ def summary(ctx: Context) -> list[str]:
              "(memsift run / peer) |", "|---|---|---|---|---|---|---|"]
     for s in ctx.plan:
         key = s.workload.key
+        if s.workload.only is not None:
+            continue  # its own section (production.py)
         med, ch = ctx.meds[key], ctx.checks[key]
         base, ms = med["untraced"], med.get("memsift")
 
@@ -224,6 +227,9 @@ def document(ctx: Context) -> str:
             md.append(fail)
         md.append(f"### Counts ({w.key}): program vs tracers\n")
         md.append(counts.section(s, ch))
+    for s in ctx.plan:
+        if s.workload.key == "service":
+            md += production.section(s, ctx.meds[s.workload.key], ctx.tools.memsift)
     md.append(f"## Report time: memsift report vs heaptrack_print ({ctx.analyze_rounds} round"
               f"{'s' if ctx.analyze_rounds != 1 else ''}, medians)\n")
     md.append("Each analyzer reads the file of the first successful run of its tracer on the workload and writes its "

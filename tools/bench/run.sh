@@ -16,7 +16,7 @@
 # checks and the report timing); the end of RESULTS.md says how long it took.
 #
 # Environment:
-#   WORKLOADS=alloc,threads,containers,python,sqlite
+#   WORKLOADS=alloc,threads,containers,python,sqlite,production
 #                            what to measure: groups (alloc, threads, containers, python, sqlite) or single keys
 #                            (alloc_pow2, alloc_random, threads_pow2, threads_random, ...)
 #   BENCH_COLUMNS=untraced,untraced_malloc,preload,memsift,sampled,production,heaptrack,memray,memray_full
@@ -26,6 +26,7 @@
 #   STEPS=5000000            alloc_heavy and alloc_threads steps (one allocation call each)
 #   CXX_STEPS=800000         containers steps (~3.6 million allocation calls)
 #   PY_REQUESTS=60000        data_service.py requests
+#   PROD_REQUESTS=400000     data_service.py requests of the production-mode workload (`service`)
 #   SQL_ROWS=200000          rows inserted by the sqlite3 script
 #   CHECK_STEPS=0            if > 0, the random-size workloads on which heaptrack crashed are measured again at
 #                            this many steps (50000 is below heaptrack 1.4.0's crash threshold)
@@ -44,7 +45,7 @@
 #   RUN_TIMEOUT=900          seconds before a single run is killed
 #
 # A quick check that everything runs (labelled QUICK RUN in the report; writes elsewhere than RESULTS.md):
-#   ROUNDS=1 STEPS=100000 CXX_STEPS=20000 PY_REQUESTS=3000 SQL_ROWS=5000 RESULTS=/tmp/quick.md tools/bench/run.sh
+#   ROUNDS=1 STEPS=100000 CXX_STEPS=20000 PY_REQUESTS=3000 PROD_REQUESTS=20000 SQL_ROWS=5000 RESULTS=/tmp/quick.md tools/bench/run.sh
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,7 +55,7 @@ BENCH_VENV=${BENCH_VENV:-$REPO/.build/bench-venv}
 
 # The environment that differs from the defaults, for RESULTS.md.
 COMMAND=""
-for v in WORKLOADS BENCH_COLUMNS ROUNDS ANALYZE_ROUNDS STEPS CXX_STEPS PY_REQUESTS SQL_ROWS CHECK_STEPS PYTHON \
+for v in WORKLOADS BENCH_COLUMNS ROUNDS ANALYZE_ROUNDS STEPS CXX_STEPS PY_REQUESTS PROD_REQUESTS SQL_ROWS CHECK_STEPS PYTHON \
          HEAPTRACK_VMEM_KB PERF IDLE_WAIT IDLE_BUDGET RUN_TIMEOUT; do
     [ -n "${!v:-}" ] && COMMAND+="$v=${!v} "
 done
@@ -90,10 +91,10 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 
 args=(--repo "$REPO" --scratch "$SCRATCH" --shim "$SHIM" --memsift "${MEMSIFT:-$REPO/.build/release/memsift}"
-      --python "$PYTHON" --workloads "${WORKLOADS:-alloc,threads,containers,python,sqlite}"
+      --python "$PYTHON" --workloads "${WORKLOADS:-alloc,threads,containers,python,sqlite,production}"
       --columns "${BENCH_COLUMNS:-untraced,untraced_malloc,preload,memsift,sampled,production,heaptrack,memray,memray_full}"
       --rounds "${ROUNDS:-5}" --steps "${STEPS:-5000000}" --cxx-steps "${CXX_STEPS:-800000}"
-      --py-requests "${PY_REQUESTS:-60000}" --sql-rows "${SQL_ROWS:-200000}" --check-steps "${CHECK_STEPS:-0}"
+      --py-requests "${PY_REQUESTS:-60000}" --prod-requests "${PROD_REQUESTS:-400000}" --sql-rows "${SQL_ROWS:-200000}" --check-steps "${CHECK_STEPS:-0}"
       --heaptrack-vmem-kb "${HEAPTRACK_VMEM_KB:-4194304}" --timeout "${RUN_TIMEOUT:-900}"
       --idle-wait "${IDLE_WAIT:-10}" --idle-budget "${IDLE_BUDGET:-60}" --command "$COMMAND"
       --results "${RESULTS:-$HERE/RESULTS.md}")

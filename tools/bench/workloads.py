@@ -11,6 +11,7 @@ compare tracers with each other and with the program's own counts.
     threads_random  alloc_threads.c STEPS random                       threads
     containers      containers.cpp CXX_STEPS: std::map/unordered_map/string churn
     python          tools/examples/data_service.py PY_REQUESTS (CPython)
+    service         the same program, PROD_REQUESTS, under the production mode only (production)
     sqlite          /usr/bin/sqlite3 :memory: ".read workload.sql" (sqlgen.py SQL_ROWS)
 """
 from __future__ import annotations
@@ -22,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Full-run sizes; a run with anything smaller is labelled a quick run in RESULTS.md.
-DEFAULTS = {"steps": 5_000_000, "cxx_steps": 800_000, "py_requests": 60_000, "sql_rows": 200_000}
+DEFAULTS = {"steps": 5_000_000, "cxx_steps": 800_000, "py_requests": 60_000, "sql_rows": 200_000,
+            "prod_requests": 400_000}
 GROUPS = {"alloc": ["alloc_pow2", "alloc_random"], "threads": ["threads_pow2", "threads_random"],
-          "containers": ["containers"], "python": ["python"], "sqlite": ["sqlite"]}
-DEFAULT_SELECTION = "alloc,threads,containers,python,sqlite"
+          "containers": ["containers"], "python": ["python"], "sqlite": ["sqlite"], "production": ["service"]}
+DEFAULT_SELECTION = "alloc,threads,containers,python,sqlite,production"
 C_FLAGS = ["-O2", "-g", "-fno-omit-frame-pointer", "-Wall", "-Wextra"]
 
 
@@ -36,6 +38,7 @@ class Params:
     py_requests: int = DEFAULTS["py_requests"]
     sql_rows: int = DEFAULTS["sql_rows"]
     python: str = "python3"  # the interpreter of the Python workload (and of memray)
+    prod_requests: int = DEFAULTS["prod_requests"]
 
     def smaller_than_default(self) -> list[str]:
         return [f"{k}={getattr(self, k):,} (full: {v:,})" for k, v in DEFAULTS.items() if getattr(self, k) < v]
@@ -61,6 +64,7 @@ class Workload:
     python: bool = False  # a CPython program: memray columns, an untraced PYTHONMALLOC=malloc column
     size: str = ""  # e.g. "5,000,000 steps"
     output_mask: str = ""  # a regex: the part of the output that may differ between columns
+    only: list[str] | None = None  # these columns (and untraced) whatever BENCH_COLUMNS says
 
 
 def select(spec: str) -> list[str]:
@@ -148,6 +152,19 @@ def define(keys: list[str], p: Params, repo: Path, scratch: Path) -> list[Worklo
                                 size=f"{req:,} requests",
                                 # whether memsift_snapshot() exists, i.e. whether the shim is preloaded
                                 output_mask=r'"memsift_labels": (true|false), '))
+        elif key == "service":
+            script = repo / "tools" / "examples" / "data_service.py"
+            req = p.prod_requests
+            out.append(Workload(key, "the leaking CPython service under the production mode (`data_service.py`)",
+                                f"The `python` workload's program, longer ({req:,} requests, the label after "
+                                f"{req // 10:,}), untraced (pymalloc) and under the production mode "
+                                "(`--live --sample-rate 524288`) with the default snapshot interval (60 s) and "
+                                "with a snapshot every second: the difference between the two traces is what "
+                                "each snapshot costs, which gives the trace size per hour below.",
+                                [p.python, str(script), str(req), str(req // 10)], os.path.realpath(
+                                    shutil.which(p.python) or p.python), [],
+                                env={"PYTHONHASHSEED": "0"}, size=f"{req:,} requests",
+                                output_mask=r'"memsift_labels": (true|false), ', only=["production", "production_1s"]))
         elif key == "sqlite":
             sqlite = shutil.which("sqlite3") or "/usr/bin/sqlite3"
             build = Build("workload.sql", ["python3", "tools/bench/sqlgen.py", "$SCRATCH/workload.sql", "--rows",
