@@ -7,11 +7,12 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import accuracy
 import analyzers
 import counts
 import production
 import tables
-from columns import Column, Tools
+from columns import SAMPLE_RATE, Column, Tools
 from idle import DISTURBED, IdleGate
 from machine import file_id, machine_info
 from runner import Series
@@ -230,6 +231,8 @@ def document(ctx: Context) -> str:
     for s in ctx.plan:
         if s.workload.key == "service":
             md += production.section(s, ctx.meds[s.workload.key], ctx.tools.memsift)
+    if ctx.tools.memsift:
+        md += accuracy.section(ctx.plan, ctx.tools.memsift, int(SAMPLE_RATE))
     md.append(f"## Report time: memsift report vs heaptrack_print ({ctx.analyze_rounds} round"
               f"{'s' if ctx.analyze_rounds != 1 else ''}, medians)\n")
     md.append("Each analyzer reads the file of the first successful run of its tracer on the workload and writes its "
