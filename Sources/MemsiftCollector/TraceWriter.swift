@@ -26,7 +26,10 @@ final class TraceWriter {
       throw CollectorError.io("cannot create a zstd context")
     }
     self.cctx = cctx
-    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3)
+    // Level 6: the EVENTS ops of a repetitive program compress a third
+    // better than at 3 (CPython service: 1.09 MB against 1.51 MB), for
+    // 0.1-0.2 s more of the collector's CPU on the second core.
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 6)
     var header = header
     header.flags |= MS_FILE_ZSTD
     try header.bytes.withUnsafeBytes { try writeAll($0) }
