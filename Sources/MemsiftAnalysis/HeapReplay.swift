@@ -77,6 +77,9 @@ public struct HeapReplay {
   private var summarizedCount: UInt64 = 0
   /// Sites changed since `takeChangedSites` last listed them.
   private var changedSites: [Int32] = []
+  /// Whether to note changed sites: only live mode lists them, and a
+  /// report would pay a branch and a list per event for nothing.
+  private let tracksChanges: Bool
 
   /// The totals so far, with the calls per function by C name.
   public var totals: HeapTotals {
@@ -107,7 +110,8 @@ public struct HeapReplay {
   /// then count as the unbiased estimate of what it stands for.
   public private(set) var sampleRate: UInt64 = 0
 
-  public init() {}
+  /// - Parameter tracksChanges: note which sites change, for `takeChangedSites`.
+  public init(tracksChanges: Bool = false) { self.tracksChanges = tracksChanges }
 
   /// A sampled allocation of `size` bytes was recorded with probability
   /// p = 1 - exp(-size/rate): it stands for size/p bytes (Horvitz-Thompson,
@@ -351,7 +355,7 @@ public struct HeapReplay {
   /// changed; call before its live bytes change.
   @inline(__always)
   private mutating func sync(_ i: Int) {
-    if !siteStates[i].changed {
+    if tracksChanges && !siteStates[i].changed {
       siteStates[i].changed = true
       changedSites.append(Int32(i))
     }

@@ -24,7 +24,7 @@ public struct LivePolicy: Sendable {
 
 final class LiveSummarizer {
   private let policy: LivePolicy
-  private var replay = HeapReplay()
+  private var replay = HeapReplay(tracksChanges: true)
   private var lastSnapshotNs: UInt64
   private var lastPeakNs: UInt64 = 0
   private var writtenPeak: UInt64 = 0

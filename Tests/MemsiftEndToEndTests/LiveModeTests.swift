@@ -10,7 +10,7 @@ import Testing
 /// trace holds site states at snapshots and no events, and `growth` and
 /// `diff` read it.
 @Suite struct LiveModeTests {
-  @Test func aLiveTraceHasTheFullTotalsAtAFractionOfTheSizeAndGrowthFindsTheCache() throws {
+  @Test func aLiveTraceHasTheFullTotalsSiteStatesInsteadOfEventsAndGrowthFindsTheCache() throws {
     let v = try E2E.victims()
     let dir = try TestDirectory()
     let full = try traced([v.growth, "grow", "200"], in: dir, name: "full")
