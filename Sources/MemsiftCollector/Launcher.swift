@@ -18,9 +18,11 @@ public struct Launcher {
     self.environment = environment
   }
 
-  /// The target's environment: the shim prepended to LD_PRELOAD, the run
-  /// directory, and PYTHONMALLOC=malloc unless the user chose otherwise (so
-  /// CPython's small-object allocator does not hide allocations).
+  /// The target's environment: the shim prepended to LD_PRELOAD and the run
+  /// directory. CPython's small-object allocator does not hide objects: the
+  /// shim hooks its PyMem_/PyObject_ allocators (3.11-3.13). With
+  /// MEMSIFT_PYTHON_ALLOCATORS=0 it does not, and PYTHONMALLOC=malloc is set
+  /// instead, unless the user chose PYTHONMALLOC, so each object is a malloc.
   public func targetEnvironment() -> [String: String] {
     var env = environment
     let existing = env["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
@@ -30,7 +32,7 @@ public struct Launcher {
     env["MEMSIFT_COLLECTOR_PID"] = String(getpid())
     env["MEMSIFT_OUTPUT"] = nil
     if let depth { env["MEMSIFT_DEPTH"] = String(depth) }
-    if env["PYTHONMALLOC"] == nil { env["PYTHONMALLOC"] = "malloc" }
+    if env["MEMSIFT_PYTHON_ALLOCATORS"] == "0" && env["PYTHONMALLOC"] == nil { env["PYTHONMALLOC"] = "malloc" }
     return env
   }
 
