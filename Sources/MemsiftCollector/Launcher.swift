@@ -18,11 +18,12 @@ public struct Launcher {
     self.environment = environment
   }
 
-  /// The target's environment: the shim prepended to LD_PRELOAD and the run
-  /// directory. CPython's small-object allocator does not hide objects: the
-  /// shim hooks its PyMem_/PyObject_ allocators (3.11-3.13). With
-  /// MEMSIFT_PYTHON_ALLOCATORS=0 it does not, and PYTHONMALLOC=malloc is set
-  /// instead, unless the user chose PYTHONMALLOC, so each object is a malloc.
+  /// The target's environment: the shim prepended to LD_PRELOAD, the run
+  /// directory, and PYTHONMALLOC=malloc unless the user chose otherwise, so
+  /// that CPython's small-object allocator does not hide objects. It is a
+  /// fallback (MEMSIFT_PYTHONMALLOC=fallback says so): a CPython whose
+  /// allocators the shim hooks (3.11-3.13, unless MEMSIFT_PYTHON_ALLOCATORS=0)
+  /// has it removed by the shim before it starts, and keeps pymalloc.
   public func targetEnvironment() -> [String: String] {
     var env = environment
     let existing = env["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
@@ -32,7 +33,10 @@ public struct Launcher {
     env["MEMSIFT_COLLECTOR_PID"] = String(getpid())
     env["MEMSIFT_OUTPUT"] = nil
     if let depth { env["MEMSIFT_DEPTH"] = String(depth) }
-    if env["MEMSIFT_PYTHON_ALLOCATORS"] == "0" && env["PYTHONMALLOC"] == nil { env["PYTHONMALLOC"] = "malloc" }
+    if env["PYTHONMALLOC"] == nil {
+      env["PYTHONMALLOC"] = "malloc"
+      env["MEMSIFT_PYTHONMALLOC"] = "fallback"
+    }
     return env
   }
 

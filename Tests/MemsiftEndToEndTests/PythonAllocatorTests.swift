@@ -98,6 +98,25 @@ import Testing
     #expect(lines == Self.expected, "\(lines)")
   }
 
+  /// An interpreter whose allocators are not hooked (older than 3.11) keeps
+  /// the PYTHONMALLOC=malloc memsift run sets as its fallback: its small
+  /// objects are mallocs, all in one native stack (no Python frames there).
+  @Test func anUnhookedPythonKeepsPythonMallocMallocAndEveryObjectIsSeen() throws {
+    guard let interpreter = PythonFramesTests.installed("/root/.pyenv/versions/3.10.13/bin/python3.10") else { return }
+    let dir = try TestDirectory()
+    var env = ProcessInfo.processInfo.environment
+    env["PYTHONMALLOC"] = nil
+    let trace = dir.file("run.trace")
+    let result = try memsiftRun(
+      [interpreter, E2E.victimSources + "/" + Self.victim], trace: trace, in: dir, environment: env)
+    #expect(result.exitedWith == 0, "\(result)")
+    let victim = try result.victim()
+    #expect(victim.string("pythonmalloc") == "malloc", "\(victim)")
+    let (report, _) = try siteReport(trace, ["--sort", "leaked", "--top", "5"], in: dir)
+    // The 1000 small objects, the 10 big ones and the last temporary.
+    #expect((report.sites ?? []).contains { $0.leakedAllocations == 1011 }, "\(report.sites ?? [])")
+  }
+
   /// Sampled: the hooks sample as malloc does. At a rate of 1 byte every
   /// allocation is sampled, so the counts are exact and frees still match.
   @Test(arguments: PythonFramesTests.interpreters)

@@ -75,6 +75,13 @@ void ms_config_read(void) {
      * that each object is still a malloc call of its own. */
     g_config.python_allocators = (int)ms_env_number("MEMSIFT_PYTHON_ALLOCATORS", 0, 1, 1,
                                                     " is not 0 or 1; using 1 (CPython's allocators hooked)");
+    /* memsift run sets PYTHONMALLOC=malloc for an interpreter whose
+     * allocators cannot be hooked, and says so here; pymem.c takes it back
+     * for one that can. */
+    const char *fallback = ms_env("MEMSIFT_PYTHONMALLOC");
+    const char *pythonmalloc = ms_env("PYTHONMALLOC");
+    g_config.pythonmalloc_default =
+        fallback && strcmp(fallback, "fallback") == 0 && pythonmalloc && strcmp(pythonmalloc, "malloc") == 0;
     g_config.sample_rate = ms_env_number("MEMSIFT_SAMPLE_RATE", 0, (uint64_t)1 << 40, 0,
                                          " is not a whole number of bytes up to 2^40; recording every event");
     g_config.sample_seed = ms_env_number("MEMSIFT_SAMPLE_SEED", 0, UINT64_MAX, 0, " is not a whole number; seeding from the clock");

@@ -62,6 +62,7 @@ typedef struct ms_config_s {
     int python_frames;        /* MEMSIFT_PYTHON_FRAMES (default 1): read CPython's frames */
     int python_native_all;    /* MEMSIFT_PYTHON_NATIVE=all: native frames above Python code too */
     int python_allocators;    /* MEMSIFT_PYTHON_ALLOCATORS (default 1): hook CPython's object allocators */
+    int pythonmalloc_default; /* PYTHONMALLOC=malloc is memsift run's fallback (MEMSIFT_PYTHONMALLOC=fallback) */
     uint64_t sample_rate;     /* MEMSIFT_SAMPLE_RATE: mean bytes between samples; 0 records every event */
     uint64_t sample_seed;     /* MEMSIFT_SAMPLE_SEED: reproducible sampling (tests); 0 seeds from the clock */
 } ms_config_t;
@@ -190,8 +191,9 @@ void ms_python_freed(const void *p);
 void *ms_lookup(const char *name);
 
 /* ---- pymem.c: hooks on CPython's PyMem_/PyObject_ allocators (3.11-3.13) ---- */
-/* Looks for a CPython whose allocators we hook (at start, and after each dlopen). */
-void ms_pymem_detect(void);
+/* Looks for a CPython whose allocators we hook (at start, and after each
+ * dlopen). `at_start`: before main, when the environment may be changed. */
+void ms_pymem_detect(int at_start);
 /* Non-zero while the hooks wait for a malloc call made with the GIL held. */
 extern int g_pymem_pending;
 /* Installs the hooks if this thread holds the GIL of a running interpreter. */

@@ -34,6 +34,7 @@
 #include "sample.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 /* PyMemAllocatorEx (Include/cpython/pymem.h), the same in 3.11-3.13. */
 typedef struct ms_py_allocator_s {
@@ -65,7 +66,7 @@ static void *(*g_this_thread_state)(void);
 static void (*g_get_allocator)(int domain, ms_py_allocator_t *out);
 static void (*g_set_allocator)(int domain, ms_py_allocator_t *in);
 
-void ms_pymem_detect(void) {
+void ms_pymem_detect(int at_start) {
     if (g_pymem_checked || !g_config.python_allocators) return;
     void *set = ms_lookup("PyMem_SetAllocator");
     if (!set) return; /* not a Python (yet: dlopen calls us again) */
@@ -93,6 +94,11 @@ void ms_pymem_detect(void) {
                 0, 0, 0);
         return;
     }
+    /* PYTHONMALLOC=malloc put there by memsift run for an interpreter we
+     * could not hook: this one we hook, so it keeps pymalloc. Only before
+     * main, while one thread runs and CPython has not read its
+     * environment yet; unsetenv only moves environ's pointers. */
+    if (at_start && g_config.pythonmalloc_default) unsetenv("PYTHONMALLOC");
     ms_store_release(&g_pymem_pending, 1);
 }
 

@@ -30,9 +30,9 @@ extension MemsiftCommand {
 
         CPython 3.11-3.13: every object is traced where the program allocates it, through \
         hooks on CPython's own allocators, with its small-object allocator (pymalloc) kept. \
-        MEMSIFT_PYTHON_ALLOCATORS=0 turns the hooks off and sets PYTHONMALLOC=malloc instead \
-        (unless you set PYTHONMALLOC yourself): CPython then calls malloc for every object, \
-        as memsift did before the hooks (slower).
+        Other interpreters, or all with MEMSIFT_PYTHON_ALLOCATORS=0, run with \
+        PYTHONMALLOC=malloc (unless you set PYTHONMALLOC yourself): CPython then calls malloc \
+        for every object, so every allocation is seen (at some cost in speed).
         """)
 
     @Option(name: .shortAndLong, help: "Trace file of the first process.")
