@@ -22,6 +22,11 @@
  * PYTHONMALLOC=malloc) is not recorded a second time: each object is
  * recorded once, by the hook, whatever PYTHONMALLOC says.
  *
+ * memsift run sets PYTHONMALLOC=malloc for interpreters we cannot hook
+ * (older, newer, free-threaded, MEMSIFT_PYTHON_ALLOCATORS=0), marked as its
+ * fallback; detection at start removes it from a process we hook, so that
+ * one keeps pymalloc.
+ *
  * Blocks allocated before the hooks were installed (objects made during
  * start-up) and freed after are recorded as frees of addresses the trace
  * never saw allocated: the analyzer counts them as unmatched frees.

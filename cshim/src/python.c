@@ -101,8 +101,7 @@ void ms_python_after_fork(void) {
  * GC-tracked, so free() gets exactly their address; under pymalloc small
  * ones never reach free(), and pymem.c's PyObject_Free hook reports them
  * (before its hooks are installed, or without them, their deaths are not
- * seen). Two
- * addresses sharing a slot only cost a spurious new generation. */
+ * seen). Two addresses sharing a slot only cost a spurious new generation. */
 #define MS_CODE_GEN_BITS 16
 static uint32_t g_code_generations[1u << MS_CODE_GEN_BITS];
 int g_python_active;
