@@ -30,6 +30,9 @@
  * Blocks allocated before the hooks were installed (objects made during
  * start-up) and freed after are recorded as frees of addresses the trace
  * never saw allocated: the analyzer counts them as unmatched frees.
+ * Another hook installed before ours (tracemalloc started during start-up)
+ * that is later removed takes ours with it: tracemalloc.stop() sets back the
+ * allocators it found. Nothing tells us; from then on objects go untraced.
  *
  * Runs inside the program's allocation calls: must not allocate through a
  * hooked function outside the guard, take a lock, or call stdio.
