@@ -3,7 +3,8 @@
 
 The acceptance test of Python frames in memsift stacks. It runs the workload
 tools/examples/data_service.py twice, with the same N, WARMUP, interpreter,
-PYTHONMALLOC=malloc and PYTHONHASHSEED=0:
+PYTHONMALLOC (malloc unless --pythonmalloc says otherwise) and
+PYTHONHASHSEED=0:
 
   (a) untraced by memsift, with DATA_SERVICE_TRACEMALLOC=OUT.json: the
       workload starts tracemalloc (1 frame), snapshots at "warm" and "end" and
@@ -29,11 +30,12 @@ Prints the two lists side by side; exits 0 when they agree, 1 when they do
 not (with the reasons), 2 when a run fails. --diff-json and --tracemalloc-json
 compare files kept from an earlier run (--keep) instead of running.
 
-How exact it can be. Under PYTHONMALLOC=malloc, PyMem_/PyObject_Malloc(n)
-is malloc(n) (n = 0 becomes 1), so the sizes tracemalloc records (requested
+How exact it can be. memsift hooks PyMem_/PyObject_Malloc as tracemalloc
+does (cshim/src/pymem.c), so the sizes tracemalloc records (requested
 sizes, with the GC header and 3.11's managed-dict pre-header) are the sizes
-memsift records: on this workload the two totals agree to the byte, and
-tracemalloc's numbers are the same with pymalloc. What can still differ:
+memsift records, under PYTHONMALLOC=malloc as under pymalloc
+(--pythonmalloc pymalloc): on this workload the two totals agree to the
+byte. What can still differ:
   - realloc: tracemalloc gives the whole new block to the realloc's line,
     moved or not (the old trace is replaced), and compare_to only sums live
     blocks per line: a list grown by append moves its whole items array to
@@ -91,6 +93,9 @@ def parse_args(argv):
     p.add_argument("--keep", metavar="DIR", help="keep the trace and the JSON files in DIR")
     p.add_argument("--run-option", action="append", default=[], metavar="OPT",
                    help="an option for `memsift run` (repeatable), e.g. --run-option=--live")
+    p.add_argument("--pythonmalloc", default="malloc", metavar="NAME",
+                   help="PYTHONMALLOC of both runs (default malloc; pymalloc: CPython's own allocator, which "
+                        "memsift hooks)")
     p.add_argument("--tracemalloc-json", metavar="FILE",
                    help="use this tracemalloc result (from --keep) instead of running (a)")
     p.add_argument("--diff-json", metavar="FILE",
@@ -121,11 +126,11 @@ def resolve_python(python):
     return exe
 
 
-def workload_env(extra):
+def workload_env(extra, pythonmalloc="malloc"):
     env = os.environ.copy()
     for name in ("DATA_SERVICE_TRACEMALLOC", "DATA_SERVICE_TOP", "LD_PRELOAD", "PYTHONTRACEMALLOC"):
         env.pop(name, None)
-    env["PYTHONMALLOC"] = "malloc"
+    env["PYTHONMALLOC"] = pythonmalloc
     env["PYTHONHASHSEED"] = "0"
     env.update(extra)
     return env
@@ -144,7 +149,8 @@ def last_json_line(text, what):
 
 def run_tracemalloc(python, args, workdir):
     out = os.path.join(workdir, "tracemalloc.json")
-    env = workload_env({"DATA_SERVICE_TRACEMALLOC": out, "DATA_SERVICE_TOP": str(max(50, 4 * args.top))})
+    env = workload_env({"DATA_SERVICE_TRACEMALLOC": out, "DATA_SERVICE_TOP": str(max(50, 4 * args.top))},
+                       args.pythonmalloc)
     proc = run([python, WORKLOAD, str(args.requests), str(args.warmup)], env, "the tracemalloc run")
     summary = last_json_line(proc.stdout, "the tracemalloc run")
     return out, summary
@@ -157,14 +163,14 @@ def run_memsift(python, args, workdir):
     trace = os.path.join(workdir, "service.trace")
     proc = run([memsift, "run", "-q", *args.run_option, "-o", trace, "--", python, WORKLOAD, str(args.requests),
                 str(args.warmup)],
-               workload_env({}), "memsift run")
+               workload_env({}, args.pythonmalloc), "memsift run")
     summary = last_json_line(proc.stdout, "the memsift run")
     if not summary.get("memsift_labels"):
         raise RunError("the workload did not find memsift_snapshot under memsift run: no labels in the trace")
     out = os.path.join(workdir, "diff.json")
     with open(out, "w") as f:
         run([memsift, "diff", trace + "@warm", trace + "@label:end", "--group-by", "line", "--format", "json"],
-            workload_env({}), "memsift diff", stdout=f)
+            workload_env({}, args.pythonmalloc), "memsift diff", stdout=f)
     return out, summary
 
 

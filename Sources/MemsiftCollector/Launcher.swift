@@ -19,8 +19,11 @@ public struct Launcher {
   }
 
   /// The target's environment: the shim prepended to LD_PRELOAD, the run
-  /// directory, and PYTHONMALLOC=malloc unless the user chose otherwise (so
-  /// CPython's small-object allocator does not hide allocations).
+  /// directory, and PYTHONMALLOC=malloc unless the user chose otherwise, so
+  /// that CPython's small-object allocator does not hide objects. It is a
+  /// fallback (MEMSIFT_PYTHONMALLOC=fallback says so): a CPython whose
+  /// allocators the shim hooks (3.11-3.13, unless MEMSIFT_PYTHON_ALLOCATORS=0)
+  /// has it removed by the shim before it starts, and keeps pymalloc.
   public func targetEnvironment() -> [String: String] {
     var env = environment
     let existing = env["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
@@ -30,7 +33,10 @@ public struct Launcher {
     env["MEMSIFT_COLLECTOR_PID"] = String(getpid())
     env["MEMSIFT_OUTPUT"] = nil
     if let depth { env["MEMSIFT_DEPTH"] = String(depth) }
-    if env["PYTHONMALLOC"] == nil { env["PYTHONMALLOC"] = "malloc" }
+    if env["PYTHONMALLOC"] == nil {
+      env["PYTHONMALLOC"] = "malloc"
+      env["MEMSIFT_PYTHONMALLOC"] = "fallback"
+    }
     return env
   }
 

@@ -2,13 +2,13 @@ import Foundation
 import Testing
 
 /// `memsift diff` on CPython programs (`Tests/Victims/service.py`,
-/// `Tests/Victims/phases.py`) under `memsift run`, which sets
-/// PYTHONMALLOC=malloc so every object is a traced malloc.
+/// `Tests/Victims/phases.py`) under `memsift run`, which hooks CPython's
+/// allocators so every object is a traced allocation.
 ///
 /// The interpreter is run directly (`sys.executable`, asked once of
 /// `python3`), not through pyenv's wrapper scripts: the run then writes one
 /// trace, the interpreter's, instead of dozens of bash and env traces. It runs
-/// with `-S` (no site module; not `-I`, which would ignore PYTHONMALLOC):
+/// with `-S` (no site module; not `-I`, which would ignore PYTHON* variables):
 /// fewer startup allocations and modules, so fewer stacks to symbolize.
 /// The sites are native CPython frames (bytes_repeat, _PyEval_EvalFrameDefault…),
 /// the same for every Python line, so the tests check byte totals and match

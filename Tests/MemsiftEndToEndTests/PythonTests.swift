@@ -1,6 +1,6 @@
 import Testing
 
-/// CPython under `memsift run`, which sets PYTHONMALLOC=malloc. `python3`
+/// CPython under `memsift run`, which hooks its allocators. `python3`
 /// may be a wrapper (pyenv's shim is a bash script that execs pyenv, which
 /// execs the interpreter): the interpreter's trace is picked by the command
 /// line it recorded.

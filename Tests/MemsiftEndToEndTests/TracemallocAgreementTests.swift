@@ -19,6 +19,14 @@ import Testing
     try agree(path, options: [])
   }
 
+  /// Under pymalloc, CPython's default, which memsift sees through its hooks
+  /// on CPython's allocators (`cshim/src/pymem.c`): the same lines, and on
+  /// this workload the same bytes.
+  @Test(arguments: PythonFramesTests.interpreters)
+  func topFiveGrowthLinesAgreeWithTracemallocUnderPymalloc(_ path: String) throws {
+    try agree(path, options: ["--pythonmalloc", "pymalloc"])
+  }
+
   /// Live mode writes each site's state at the labels instead of the
   /// events: the diff between the labels is the same.
   @Test func topFiveGrowthLinesAgreeInLiveMode() throws {

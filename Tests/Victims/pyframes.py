@@ -3,7 +3,8 @@ a known size at each `@site:NAME` line, keeps them all, prints one JSON line
 and leaves with os._exit(0) (no finalization: every kept block is leaked, so
 each site reads as exactly its own bytes).
 
-Sizes (bytes requested from malloc, under PYTHONMALLOC=malloc):
+Sizes (bytes requested of CPython's allocator, as of malloc under
+PYTHONMALLOC=malloc):
   b"x" * n              one malloc of n + 33 (the bytes object and its NUL)
   ctypes libc.malloc(n) one malloc of n, from native code called by Python
 

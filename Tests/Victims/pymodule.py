@@ -7,7 +7,8 @@ leaves with os._exit(0), so the block reads as leaked.
 Runs on every CPython (2.7 too: no f-strings), for the tests of
 interpreters whose frames are not read.
 
-Size (bytes requested from malloc, under PYTHONMALLOC=malloc):
+Size (bytes requested of CPython's allocator, as of malloc under
+PYTHONMALLOC=malloc):
   b"m" * n   one malloc of n + 33 on 3.x (the bytes object and its NUL)
 """
 

@@ -6,8 +6,8 @@ the spawn child is a fresh interpreter that imports this file as
 __mp_main__ and finalizes normally (the block freed at exit). The parent prints one JSON
 line with each child's pid and exit code.
 
-Sizes (bytes requested from malloc, under PYTHONMALLOC=malloc), large enough
-to be the children's biggest allocations:
+Sizes (bytes requested of CPython's allocator, as of malloc under
+PYTHONMALLOC=malloc), large enough to be the children's biggest allocations:
   in_fork_child    b"f" * 1031 KiB   one malloc of 1031 KiB + 33
   in_spawn_child   b"s" * 1032 KiB   one malloc of 1032 KiB + 33
 """

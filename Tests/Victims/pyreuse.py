@@ -18,7 +18,8 @@ object at an address an earlier round's had (id()), and how many found
 its code object, file name and line table all where an earlier round's
 were. Leaves with os._exit(0): every block reads as leaked.
 
-Sizes (bytes requested from malloc, under PYTHONMALLOC=malloc):
+Sizes (bytes requested of CPython's allocator, as of malloc under
+PYTHONMALLOC=malloc):
   b"r" * n   one malloc of n + 33 (the bytes object and its NUL)
 """
 

@@ -19,6 +19,7 @@ ms_config_t g_config = {
     .run_dir = NULL,
     .output = NULL,
     .python_frames = 1,
+    .python_allocators = 1,
 };
 
 static size_t ms_strlen(const char *s) {
@@ -69,6 +70,18 @@ void ms_config_read(void) {
     g_config.collector_pid = (int32_t)ms_env_number("MEMSIFT_COLLECTOR_PID", 0, 0x7fffffff, 0, " is not a PID; ignored");
     g_config.python_frames =
         (int)ms_env_number("MEMSIFT_PYTHON_FRAMES", 0, 1, 1, " is not 0 or 1; using 1 (Python frames on)");
+    /* 0: CPython's PyMem_/PyObject_ allocators are not hooked (pymem.c);
+     * `memsift run` then sets PYTHONMALLOC=malloc, as before the hooks, so
+     * that each object is still a malloc call of its own. */
+    g_config.python_allocators = (int)ms_env_number("MEMSIFT_PYTHON_ALLOCATORS", 0, 1, 1,
+                                                    " is not 0 or 1; using 1 (CPython's allocators hooked)");
+    /* memsift run sets PYTHONMALLOC=malloc for an interpreter whose
+     * allocators cannot be hooked, and says so here; pymem.c takes it back
+     * for one that can. */
+    const char *fallback = ms_env("MEMSIFT_PYTHONMALLOC");
+    const char *pythonmalloc = ms_env("PYTHONMALLOC");
+    g_config.pythonmalloc_default =
+        fallback && strcmp(fallback, "fallback") == 0 && pythonmalloc && strcmp(pythonmalloc, "malloc") == 0;
     g_config.sample_rate = ms_env_number("MEMSIFT_SAMPLE_RATE", 0, (uint64_t)1 << 40, 0,
                                          " is not a whole number of bytes up to 2^40; recording every event");
     g_config.sample_seed = ms_env_number("MEMSIFT_SAMPLE_SEED", 0, UINT64_MAX, 0, " is not a whole number; seeding from the clock");

@@ -61,6 +61,8 @@ typedef struct ms_config_s {
     int32_t collector_pid;    /* MEMSIFT_COLLECTOR_PID: who drains a MEMSIFT_RUN_DIR ring */
     int python_frames;        /* MEMSIFT_PYTHON_FRAMES (default 1): read CPython's frames */
     int python_native_all;    /* MEMSIFT_PYTHON_NATIVE=all: native frames above Python code too */
+    int python_allocators;    /* MEMSIFT_PYTHON_ALLOCATORS (default 1): hook CPython's object allocators */
+    int pythonmalloc_default; /* PYTHONMALLOC=malloc is memsift run's fallback (MEMSIFT_PYTHONMALLOC=fallback) */
     uint64_t sample_rate;     /* MEMSIFT_SAMPLE_RATE: mean bytes between samples; 0 records every event */
     uint64_t sample_seed;     /* MEMSIFT_SAMPLE_SEED: reproducible sampling (tests); 0 seeds from the clock */
 } ms_config_t;
@@ -185,6 +187,17 @@ extern int g_python_active;
 /* _PyEval_EvalFrameDefault's code, [begin, end); 0 when not cutting stacks there. */
 extern uintptr_t g_python_eval_begin, g_python_eval_end;
 void ms_python_freed(const void *p);
+/* dlsym(RTLD_DEFAULT) that leaves no error string behind; NULL when absent. */
+void *ms_lookup(const char *name);
+
+/* ---- pymem.c: hooks on CPython's PyMem_/PyObject_ allocators (3.11-3.13) ---- */
+/* Looks for a CPython whose allocators we hook (at start, and after each
+ * dlopen). `at_start`: before main, when the environment may be changed. */
+void ms_pymem_detect(int at_start);
+/* Non-zero while the hooks wait for a malloc call made with the GIL held. */
+extern int g_pymem_pending;
+/* Installs the hooks if this thread holds the GIL of a running interpreter. */
+void ms_pymem_install(void);
 
 /* ---- objects.c ---- */
 /* Records modules loaded or unloaded since the last scan. */

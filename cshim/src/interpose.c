@@ -46,6 +46,9 @@ static inline void ms_after_alloc(uint8_t fn, void *p, uint64_t size) {
 MEMSIFT_EXPORT void *malloc(size_t size) {
     MS_ENSURE_REAL(ms_arena_alloc(size, 16));
     void *p = g_real.malloc(size);
+    /* A CPython is waiting for a malloc made with the GIL held to hook
+     * its allocators (pymem.c): one load until then, and after. */
+    if (MS_UNLIKELY(g_pymem_pending)) ms_pymem_install();
     ms_after_alloc(MS_FN_MALLOC, p, size);
     return p;
 }

@@ -196,6 +196,7 @@ static void ms_start(void) {
         /* Only the child handler: we hold no lock a fork could strand. */
         pthread_atfork(NULL, NULL, ms_after_fork_child);
         ms_python_detect();
+        ms_pymem_detect(1);
         ms_store_release(&g_tracing, 1);
     }
     ms_store_release(&g_start_state, MS_STARTED);
@@ -384,6 +385,7 @@ MEMSIFT_EXPORT void *dlopen(const char *file, int mode) {
     if (handle && g_tracing && ms_guard_enter()) {
         ms_objects_scan();
         ms_python_detect(); /* a program embedding CPython may load it late */
+        ms_pymem_detect(0);
         ms_guard_leave();
     }
     return handle;

@@ -41,7 +41,7 @@ static ms_idtable_t g_codes;
  * behind (untraced, we are inside the shim) that the program's next dl* call
  * would free (traced: a free of nothing), and that its dlerror() would
  * report. Two dlerror() calls deliver and then free it, here. */
-static void *ms_lookup(const char *name) {
+void *ms_lookup(const char *name) {
     void *p = dlsym(RTLD_DEFAULT, name);
     if (!p) {
         dlerror();
@@ -99,8 +99,9 @@ void ms_python_after_fork(void) {
  * free of an address a code object had (marked: the low bit) starts a new
  * generation, which is part of the code's identity. Code objects are not
  * GC-tracked, so free() gets exactly their address; under pymalloc small
- * ones never reach free() (memsift run sets PYTHONMALLOC=malloc). Two
- * addresses sharing a slot only cost a spurious new generation. */
+ * ones never reach free(), and pymem.c's PyObject_Free hook reports them
+ * (before its hooks are installed, or without them, their deaths are not
+ * seen). Two addresses sharing a slot only cost a spurious new generation. */
 #define MS_CODE_GEN_BITS 16
 static uint32_t g_code_generations[1u << MS_CODE_GEN_BITS];
 int g_python_active;
@@ -110,6 +111,11 @@ static inline uint32_t *ms_code_generation(const void *p) {
 }
 
 void ms_python_freed(const void *p) {
+    /* Only a code object's death counts, and a freed block's type says so
+     * (still in place: nothing clears it before the free). Reading it is
+     * safe: every block of malloc or pymalloc has 16 bytes or more. Data that
+     * happens to look like PyCode_Type only costs a spurious generation. */
+    if (*(const void *const *)((const char *)p + MS_PY_OB_TYPE) != g_code_type) return;
     uint32_t *slot = ms_code_generation(p);
     uint32_t v = ms_load_relaxed(slot);
     if (v & 1) ms_cas_acq_rel(slot, &v, v + 1);

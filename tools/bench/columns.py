@@ -92,7 +92,9 @@ def columns_for(w: Workload, t: Tools) -> tuple[list[Column], dict[str, str]]:
     else:
         skipped["memsift run"] = (f"no memsift executable at `{t.memsift}` (`swift build -c release`)")
     if shutil.which("heaptrack"):
-        cols.append(Column("heaptrack", "heaptrack", ["heaptrack", "-o", "{cwd}/heaptrack", *w.argv], traced_env,
+        # heaptrack sees malloc only: under pymalloc it would see arenas, not objects.
+        heaptrack_env = {**traced_env, "PYTHONMALLOC": "malloc"} if w.python else traced_env
+        cols.append(Column("heaptrack", "heaptrack", ["heaptrack", "-o", "{cwd}/heaptrack", *w.argv], heaptrack_env,
                            trace_glob="heaptrack.*", kind="heaptrack", rlimit_as=t.rlimit, peer=True))
     else:
         skipped["heaptrack"] = "heaptrack not installed (`apt-get install heaptrack`)"

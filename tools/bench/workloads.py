@@ -142,13 +142,13 @@ def define(keys: list[str], p: Params, repo: Path, scratch: Path) -> list[Worklo
                                 "PYTHONHASHSEED=0) request loop that leaks through a dict cache, a list of large "
                                 "intermediate dicts and a list of callbacks, with temporary parsing and rendering work "
                                 f"per request; {req:,} requests, the snapshot label after {req // 10:,}. "
-                                "`memsift run` sets PYTHONMALLOC=malloc, so that every object is a malloc call; the "
-                                "LD_PRELOAD and heaptrack columns get PYTHONMALLOC=malloc too (without it heaptrack "
-                                "would see only pymalloc's arenas); memray runs the program as it normally runs "
-                                "(pymalloc), which it intercepts itself with `--trace-python-allocators`.",
+                                "memsift (`memsift run` and the LD_PRELOAD column) and memray run the program as it "
+                                "normally runs (pymalloc), whose allocators they hook themselves (memsift on CPython "
+                                "3.11-3.13; memray with `--trace-python-allocators`); heaptrack gets "
+                                "PYTHONMALLOC=malloc (without it it would see only pymalloc's arenas).",
                                 [p.python, str(script), str(req), str(req // 10)], os.path.realpath(
                                     shutil.which(p.python) or p.python), [],
-                                env={"PYTHONHASHSEED": "0"}, traced_env={"PYTHONMALLOC": "malloc"}, python=True,
+                                env={"PYTHONHASHSEED": "0"}, python=True,
                                 size=f"{req:,} requests",
                                 # whether memsift_snapshot() exists, i.e. whether the shim is preloaded
                                 output_mask=r'"memsift_labels": (true|false), '))

@@ -28,8 +28,9 @@ gc.collect() again (see mark()). The label is
     end.compare_to(warm, 'lineno') is written to OUT.json (top
     DATA_SERVICE_TOP entries, default 20, after dropping tracemalloc's own
     file, <frozen importlib...> and <unknown>; see excluded_files()).
-Run it with PYTHONMALLOC=malloc in both cases (memsift run sets it) so that
-both tools see the same allocator calls, and with PYTHONHASHSEED=0.
+Run it with the same PYTHONMALLOC in both cases (memsift and tracemalloc
+both hook CPython's allocators, so pymalloc or malloc, each sees the same
+allocator calls), and with PYTHONHASHSEED=0.
 
 Expected growth between "warm" and "end", by line (tracemalloc attributes an
 allocation to the innermost Python frame's current line; 18,000 requests at

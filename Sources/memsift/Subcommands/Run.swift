@@ -28,9 +28,11 @@ extension MemsiftCommand {
         stdout and stderr through, and exits with the program's exit status (128+N if signal N \
         killed it).
 
-        PYTHONMALLOC=malloc is set for the program unless you set PYTHONMALLOC yourself: \
-        CPython then calls malloc for every object instead of its own small-object allocator, \
-        so every allocation is seen (at some cost in speed).
+        CPython 3.11-3.13: every object is traced where the program allocates it, through \
+        hooks on CPython's own allocators, with its small-object allocator (pymalloc) kept. \
+        Other interpreters, or all with MEMSIFT_PYTHON_ALLOCATORS=0, run with \
+        PYTHONMALLOC=malloc (unless you set PYTHONMALLOC yourself): CPython then calls malloc \
+        for every object, so every allocation is seen (at some cost in speed).
         """)
 
     @Option(name: .shortAndLong, help: "Trace file of the first process.")
