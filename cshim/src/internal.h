@@ -155,6 +155,11 @@ int ms_sample_due(void);
 int ms_sampled_insert(const void *ptr, uint64_t size);
 int ms_sampled_remove(const void *ptr, uint64_t *size);
 
+/* ---- unwind.c ---- */
+/* The calling thread's return addresses, innermost first, at most `max`:
+ * what unw_backtrace(out, max) gives, from a per-address rule cache. */
+int ms_backtrace(void **out, int max);
+
 /* ---- stack.c ---- */
 int ms_stack_setup(void);
 /* Captures the caller's stack (shim frames skipped) and returns its id,

@@ -1,7 +1,7 @@
 /*
  * Stack capture and the stack table that deduplicates stacks.
  *
- * A stack is the native return addresses (libunwind) and, in a CPython
+ * A stack is the native return addresses (unwind.c) and, in a CPython
  * process, the Python frames the thread is executing. Its key in the table
  * (idtable.h) hashes both; only a new stack pays for resolving its code
  * objects and writing its STACK record.
@@ -84,7 +84,7 @@ void ms_stack_after_fork(void) { ms_idtable_after_fork(&g_stacks); }
  * top, our __libc_start_main wrapper near the bottom): at most `limit`,
  * from an unwind of at most `limit + extra` frames. */
 static uint32_t ms_unwind(void **frames, uint32_t limit, uint32_t extra) {
-    int n = unw_backtrace(frames, (int)(limit + extra));
+    int n = ms_backtrace(frames, (int)(limit + extra));
     uint32_t depth = 0;
     for (int i = 0; i < n && depth < limit; i++) {
         uintptr_t ip = (uintptr_t)frames[i];
