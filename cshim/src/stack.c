@@ -59,7 +59,7 @@ static uint32_t ms_stack_intern(void *const *frames, uint32_t depth, const ms_py
      * loaded after a dlclose make a different stack. */
     uint64_t epoch = ms_load_relaxed(&g_module_epoch);
     ms_hash_t h = ms_hash_start(depth ^ ((uint64_t)py_depth << 16) ^ (epoch << 32));
-    for (uint32_t i = 0; i < depth; i++) ms_hash_add(&h, (uint64_t)(uintptr_t)frames[i]);
+    ms_hash_words(&h, frames, depth);
     for (uint32_t i = 0; i < py_depth; i++) {
         ms_hash_add(&h, (uint64_t)(uintptr_t)py[i].code ^ py[i].identity);
         ms_hash_add(&h, (uint64_t)(uint32_t)py[i].instr | ((uint64_t)py[i].flags << 32));
