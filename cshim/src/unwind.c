@@ -20,6 +20,7 @@
  * own; a cache miss calls dl_iterate_phdr, as libunwind's own misses do.
  */
 #include "internal.h"
+#include "guard.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -501,6 +502,31 @@ static uint64_t ms_rule_for(ms_rule_table_t *t, uint64_t ra) {
     return rule;
 }
 
+/* A per-thread memo in front of the shared table, indexed by where the
+ * frame is on the stack: the part of the stack a new capture shares with
+ * the previous ones (the outer frames, and callers of hot allocation paths)
+ * finds its rules in a few consecutive, recently used cache lines of the
+ * thread's own, instead of one cold line of the shared table per frame. In
+ * code without frame pointers the rule is on the walk's critical path (the
+ * CFA offset), so this is most of what a frame costs there. An entry is the
+ * shared table's word (return address and rule); a mismatch goes to the
+ * table. Emptied when the shared table is replaced (module unloaded). */
+#define MS_MEMO_SLOTS 512u
+static MS_TLS uint64_t t_memo[MS_MEMO_SLOTS];
+static MS_TLS ms_rule_table_t *t_memo_table;
+
+static inline uint64_t ms_memo_rule(ms_rule_table_t *t, uintptr_t sp, uint64_t ra) {
+    uint64_t *m = &t_memo[(sp >> 3) & (MS_MEMO_SLOTS - 1)];
+    uint64_t e = *m;
+    if (MS_LIKELY((e & MS_IP_MASK) == ra)) return e >> MS_IP_BITS;
+    uint64_t rule = ms_rule_for(t, ra);
+    /* Frame-pointer rules are not kept: their walk does not wait for the
+     * rule (see ms_fast_backtrace), and in deep, varying frame-pointer
+     * stacks the memo would mostly be rewritten. */
+    if (rule != MS_RULE_FRAME_POINTER) *m = ra | rule << MS_IP_BITS;
+    return rule;
+}
+
 /* Frames larger than this end the walk as bogus (with rules right for the
  * code, only a frame that big would, and then libunwind reads the same). */
 #define MS_MAX_FRAME (1u << 20)
@@ -509,6 +535,10 @@ static uint64_t ms_rule_for(ms_rule_table_t *t, uint64_t ra) {
 static __attribute__((noinline)) int ms_fast_backtrace(void **out, int max) {
     ms_rule_table_t *t = ms_rules();
     if (!t) return -1;
+    if (MS_UNLIKELY(t_memo_table != t)) {
+        memset(t_memo, 0, sizeof t_memo);
+        t_memo_table = t;
+    }
     /* Our own frame has a frame pointer (-fno-omit-frame-pointer). */
     const uintptr_t *fp = __builtin_frame_address(0);
     uintptr_t rbp = fp[0], ra = fp[1], sp = (uintptr_t)(fp + 2);
@@ -517,7 +547,7 @@ static __attribute__((noinline)) int ms_fast_backtrace(void **out, int max) {
     out[n++] = (void *)ra;
     while (n < max) {
         if (ra > MS_IP_MASK) return -1;
-        uint64_t rule = ms_rule_for(t, ra);
+        uint64_t rule = ms_memo_rule(t, sp, ra);
         if (MS_LIKELY(rule == MS_RULE_FRAME_POINTER)) {
             /* The common frame-pointer frame, as its own branch: predicted
              * taken, the CPU reads the next frame from RBP while the rule's
