@@ -157,8 +157,10 @@ int ms_sampled_remove(const void *ptr, uint64_t *size);
 
 /* ---- unwind.c ---- */
 /* The calling thread's return addresses, innermost first, at most `max`:
- * what unw_backtrace(out, max) gives, from a per-address rule cache. */
-int ms_backtrace(void **out, int max);
+ * what unw_backtrace(out, max) gives, from a per-address rule cache; cut
+ * after the first address in [stop_begin, stop_end) (an empty range: no
+ * cut), where the walk stops. */
+int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end);
 
 /* ---- stack.c ---- */
 int ms_stack_setup(void);

@@ -532,7 +532,7 @@ static inline uint64_t ms_memo_rule(ms_rule_table_t *t, uintptr_t sp, uint64_t r
 #define MS_MAX_FRAME (1u << 20)
 
 /* The walk. Returns the number of addresses, or -1: redo with libunwind. */
-static __attribute__((noinline)) int ms_fast_backtrace(void **out, int max) {
+static __attribute__((noinline)) int ms_fast_backtrace(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end) {
     ms_rule_table_t *t = ms_rules();
     if (!t) return -1;
     if (MS_UNLIKELY(t_memo_table != t)) {
@@ -576,16 +576,25 @@ static __attribute__((noinline)) int ms_fast_backtrace(void **out, int max) {
         }
         if (ra < 0x4000) break;
         out[n++] = (void *)ra;
+        if (MS_UNLIKELY(ra - stop_begin < stop_end - stop_begin)) break;
     }
     return n;
 }
 
-int ms_backtrace(void **out, int max) {
-    int n = ms_fast_backtrace(out, max);
+/* The first n addresses unw_backtrace gives, cut after the first one in
+ * [stop_begin, stop_end) (no cut when the range is empty). */
+static int ms_cut_at(void **out, int n, uintptr_t stop_begin, uintptr_t stop_end) {
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)out[i] - stop_begin < stop_end - stop_begin) return i + 1;
+    return n;
+}
+
+int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end) {
+    int n = ms_fast_backtrace(out, max, stop_begin, stop_end);
 #ifdef MS_UNWIND_CHECK
     if (n >= 0) {
         void *check[MS_MAX_DEPTH + 16];
-        int m = unw_backtrace(check, max);
+        int m = ms_cut_at(check, unw_backtrace(check, max), stop_begin, stop_end);
         /* Both start in the caller's frame (ms_fast_backtrace and
          * unw_backtrace are each called from here). */
         if (m != n || memcmp(check + 1, out + 1, (size_t)(n > 1 ? n - 1 : 0) * sizeof(void *)) != 0)
@@ -593,11 +602,16 @@ int ms_backtrace(void **out, int max) {
     }
 #endif
     if (MS_LIKELY(n >= 0)) return n;
-    return unw_backtrace(out, max);
+    return ms_cut_at(out, unw_backtrace(out, max), stop_begin, stop_end);
 }
 
 #else
 
-int ms_backtrace(void **out, int max) { return unw_backtrace(out, max); }
+int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end) {
+    int n = unw_backtrace(out, max);
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)out[i] - stop_begin < stop_end - stop_begin) return i + 1;
+    return n;
+}
 
 #endif
