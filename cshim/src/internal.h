@@ -95,7 +95,12 @@ extern int g_real_ready;
  * 0 when the caller must use the arena (we are inside the resolution). */
 int ms_resolve(void);
 void *ms_arena_alloc(size_t size, size_t alignment);
-int ms_arena_owns(const void *p);
+/* Inline: every free and realloc asks, most of them in the sampled fast path. */
+#define MS_ARENA_SIZE (256u * 1024u)
+extern __attribute__((visibility("hidden"))) unsigned char g_arena[MS_ARENA_SIZE];
+static inline int ms_arena_owns(const void *p) {
+    return (uintptr_t)p - (uintptr_t)g_arena < MS_ARENA_SIZE;
+}
 size_t ms_arena_size(const void *p);
 
 /* ---- process.c ---- */
