@@ -544,7 +544,8 @@ static __attribute__((noinline)) int ms_fast_backtrace(void **out, int max, uint
     uintptr_t rbp = fp[0], ra = fp[1], sp = (uintptr_t)(fp + 2);
     int n = 0;
     if (max <= 0) return 0;
-    out[n++] = (void *)ra;
+    /* `ra` is in ms_backtrace_until, which is not reported (see there):
+     * the first address recorded is its return address. */
     while (n < max) {
         if (ra > MS_IP_MASK) return -1;
         uint64_t rule = ms_memo_rule(t, sp, ra);
@@ -589,29 +590,45 @@ static int ms_cut_at(void **out, int n, uintptr_t stop_begin, uintptr_t stop_end
     return n;
 }
 
+/* unw_backtrace from here, without its first address (this function):
+ * what it would give called where ms_backtrace_until is called. */
+static int ms_unw_backtrace_caller(void **out, int max) {
+    void *all[MS_MAX_DEPTH + 16];
+    if (max > (int)(sizeof all / sizeof all[0]) - 1) max = (int)(sizeof all / sizeof all[0]) - 1;
+    int n = unw_backtrace(all, max + 1);
+    if (n <= 1) return 0;
+    memcpy(out, all + 1, (size_t)(n - 1) * sizeof(void *));
+    return n - 1;
+}
+
+/* The addresses start with the caller's return address, as unw_backtrace
+ * called by the caller would have them: how many of the shim's frames a
+ * walk starts with is part of what stack.c's Python probes mean, and they
+ * were set for unw_backtrace called from ms_unwind. */
 int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end) {
     int n = ms_fast_backtrace(out, max, stop_begin, stop_end);
 #ifdef MS_UNWIND_CHECK
     if (n >= 0) {
         void *check[MS_MAX_DEPTH + 16];
-        int m = ms_cut_at(check, unw_backtrace(check, max), stop_begin, stop_end);
-        /* Both start in the caller's frame (ms_fast_backtrace and
-         * unw_backtrace are each called from here). */
-        if (m != n || memcmp(check + 1, out + 1, (size_t)(n > 1 ? n - 1 : 0) * sizeof(void *)) != 0)
-            __builtin_trap();
+        int m = ms_cut_at(check, ms_unw_backtrace_caller(check, max), stop_begin, stop_end);
+        if (m != n || memcmp(check, out, (size_t)n * sizeof(void *)) != 0) __builtin_trap();
     }
 #endif
     if (MS_LIKELY(n >= 0)) return n;
-    return ms_cut_at(out, unw_backtrace(out, max), stop_begin, stop_end);
+    return ms_cut_at(out, ms_unw_backtrace_caller(out, max), stop_begin, stop_end);
 }
 
 #else
 
 int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end) {
-    int n = unw_backtrace(out, max);
-    for (int i = 0; i < n; i++)
-        if ((uintptr_t)out[i] - stop_begin < stop_end - stop_begin) return i + 1;
-    return n;
+    void *all[MS_MAX_DEPTH + 16];
+    if (max > (int)(sizeof all / sizeof all[0]) - 1) max = (int)(sizeof all / sizeof all[0]) - 1;
+    int n = unw_backtrace(all, max + 1); /* without this function's own address */
+    for (int i = 1; i < n; i++) {
+        out[i - 1] = all[i];
+        if ((uintptr_t)all[i] - stop_begin < stop_end - stop_begin) return i;
+    }
+    return n > 0 ? n - 1 : 0;
 }
 
 #endif
