@@ -105,21 +105,12 @@ void ms_python_after_fork(void) {
 static uint32_t g_code_generations[1u << MS_CODE_GEN_BITS];
 int g_python_active;
 
-/* One bit per generation slot, set once the slot has been marked and never
- * cleared: every free asks (a cache miss in the 256 KiB of generations for
- * nearly all of them, which are not code objects); 8 KiB of bits answer
- * most of them. A free that finds its bit clear had no code object in its
- * slot's history, so there is no generation to end; one racing with the
- * first marking of its slot by another address skips only a spurious
- * new generation. */
-static uint64_t g_code_marked[(1u << MS_CODE_GEN_BITS) / 64];
-
-static inline uint32_t ms_code_slot(const void *p) { return (uint32_t)ms_address_hash((uintptr_t)p, MS_CODE_GEN_BITS); }
+static inline uint32_t *ms_code_generation(const void *p) {
+    return &g_code_generations[ms_address_hash((uintptr_t)p, MS_CODE_GEN_BITS)];
+}
 
 void ms_python_freed(const void *p) {
-    uint32_t i = ms_code_slot(p);
-    if (!(ms_load_relaxed(&g_code_marked[i / 64]) & (1ull << (i % 64)))) return;
-    uint32_t *slot = &g_code_generations[i];
+    uint32_t *slot = ms_code_generation(p);
     uint32_t v = ms_load_relaxed(slot);
     if (v & 1) ms_cas_acq_rel(slot, &v, v + 1);
 }
@@ -127,14 +118,9 @@ void ms_python_freed(const void *p) {
 /* What tells this code object from any other that had its address. Not
  * avalanched: it only feeds the stack and code keys, which are. */
 static inline uint64_t ms_code_identity(const ms_py_layout_t *L, const char *co) {
-    uint32_t i = ms_code_slot(co);
-    uint32_t *slot = &g_code_generations[i];
+    uint32_t *slot = ms_code_generation(co);
     uint32_t v = ms_load_relaxed(slot);
     if (MS_UNLIKELY(!(v & 1)) && ms_cas_acq_rel(slot, &v, v | 1)) v |= 1;
-    /* The slot is marked: its bit is set before this code object can die
-     * (and be freed) on any thread. */
-    uint64_t *bits = &g_code_marked[i / 64];
-    if (MS_UNLIKELY(!(ms_load_relaxed(bits) & (1ull << (i % 64))))) __atomic_fetch_or(bits, 1ull << (i % 64), __ATOMIC_RELEASE);
     return (uintptr_t)LOAD_PTR(co, L->code_qualname) * 0x9E3779B97F4A7C15ull ^
            (uintptr_t)LOAD_PTR(co, L->code_filename) * 0xC2B2AE3D27D4EB4Full ^
            (uintptr_t)LOAD_PTR(co, L->code_linetable) * 0x165667B19E3779F9ull ^
