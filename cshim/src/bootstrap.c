@@ -58,15 +58,10 @@ int ms_resolve(void) {
 
 /* ---- the arena ---- */
 
-#define MS_ARENA_SIZE (256u * 1024u)
 #define MS_ARENA_HEADER 16u
 
-static _Alignas(4096) unsigned char g_arena[MS_ARENA_SIZE];
+_Alignas(4096) unsigned char g_arena[MS_ARENA_SIZE];
 static size_t g_arena_used;
-
-int ms_arena_owns(const void *p) {
-    return (const unsigned char *)p >= g_arena && (const unsigned char *)p < g_arena + MS_ARENA_SIZE;
-}
 
 size_t ms_arena_size(const void *p) {
     size_t size;

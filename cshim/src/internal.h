@@ -97,7 +97,12 @@ extern int g_real_ready;
  * 0 when the caller must use the arena (we are inside the resolution). */
 int ms_resolve(void);
 void *ms_arena_alloc(size_t size, size_t alignment);
-int ms_arena_owns(const void *p);
+/* Inline: every free and realloc asks, most of them in the sampled fast path. */
+#define MS_ARENA_SIZE (256u * 1024u)
+extern __attribute__((visibility("hidden"))) unsigned char g_arena[MS_ARENA_SIZE];
+static inline int ms_arena_owns(const void *p) {
+    return (uintptr_t)p - (uintptr_t)g_arena < MS_ARENA_SIZE;
+}
 size_t ms_arena_size(const void *p);
 
 /* ---- process.c ---- */
@@ -156,6 +161,13 @@ int ms_sample_due(void);
 /* The set of sampled blocks: 0 when full (the sample is dropped) / absent. */
 int ms_sampled_insert(const void *ptr, uint64_t size);
 int ms_sampled_remove(const void *ptr, uint64_t *size);
+
+/* ---- unwind.c ---- */
+/* The calling thread's return addresses, innermost first, at most `max`:
+ * what unw_backtrace(out, max) gives, from a per-address rule cache; cut
+ * after the first address in [stop_begin, stop_end) (an empty range: no
+ * cut), where the walk stops. */
+int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end);
 
 /* ---- stack.c ---- */
 int ms_stack_setup(void);
