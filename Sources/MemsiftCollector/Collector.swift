@@ -79,10 +79,14 @@ public final class Collector {
         drains.forEach { $0.flush() }
         lastFlush = now
       }
-      if moved == 0 {
+      // Back off while little arrives (a sampled run's trickle used to keep
+      // the collector polling every 50 µs, stealing the CPU a
+      // multithreaded target needs); a 16 MiB ring takes over 100 ms to
+      // fill even at full tracing's rate, so 10 ms is never too late.
+      if moved < 256 * 1024 {
         var ts = timespec(tv_sec: 0, tv_nsec: idleSleepNs)
         nanosleep(&ts, nil)
-        idleSleepNs = min(idleSleepNs * 2, 2_000_000)
+        idleSleepNs = min(idleSleepNs * 2, 10_000_000)
       } else {
         idleSleepNs = 50_000
       }

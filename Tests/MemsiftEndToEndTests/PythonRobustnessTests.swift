@@ -183,7 +183,7 @@ import Testing
     for k in 1...Self.finalizationRuns {
       // A hang is killed at E2E.commandTimeout and fails here.
       let run = try Self.trace(
-        [interpreter, "-S", Self.victim(file)], in: dir, name: "run\(k)", sort: "allocated", top: 12)
+        [interpreter, "-S", Self.victim(file)], in: dir, name: "run\(k)", sort: "allocated", top: 1000)
       #expect(run.result.exitedWith == 0 && run.result.stderr == "", "run \(k): \(run.result)")
       #expect(try run.result.victim()["threads"] == Self.daemons, "run \(k): \(run.result)")
       try #require(run.reports.count == 1, "run \(k): \(run.reports.map(\.trace))")
@@ -193,6 +193,8 @@ import Testing
       #expect(report.threads == Int(Self.daemons) + 1, "run \(k): the main thread and the daemons")
       // Every daemon's warm-up blocks, named by its warm-up line (one stack
       // or a few: the native frames of a call may differ once specialized).
+      // All sites are read: single-block warm-up stacks can rank below the
+      // churn loop's (a top 12 lost some of them once in about 12 runs).
       let warmSites = try #require(report.sites).filter {
         Self.python($0).first == warm && $0.bytesAllocated == $0.allocations * Self.block
       }
