@@ -13,12 +13,6 @@ import MemsiftFormat
 /// by thread, the same temporary rule, the same stale and unmatched
 /// counts, so a report reads the same figures from either encoding.
 final class EventCompactor {
-  private struct InfoKey: Hashable {
-    var size: UInt64
-    var stack: UInt32
-    var function: UInt8
-  }
-
   private struct Realloc {
     var old: UInt64
     var info: UInt32?
@@ -27,7 +21,7 @@ final class EventCompactor {
     var function: UInt8
   }
 
-  private var infos: [InfoKey: UInt32] = [:]
+  private var infos = InfoTable()
   /// Live blocks: address → info.
   private var live = AddressTable<UInt32>()
   private var lastAllocation: UInt64?
@@ -149,11 +143,8 @@ final class EventCompactor {
   }
 
   private func info(_ size: UInt64, _ stack: UInt32, _ function: UInt8) -> UInt32 {
-    let key = InfoKey(size: size, stack: stack, function: function)
-    if let i = infos[key] { return i }
-    let i = UInt32(infos.count)
-    infos[key] = i
-    ops.append(.info(size: size, stack: StackID(stack), function: function))
+    let (i, isNew) = infos.intern(size: size, stack: stack, function: function)
+    if isNew { ops.append(.info(size: size, stack: StackID(stack), function: function)) }
     return i
   }
 
