@@ -7,7 +7,7 @@
     memsift          memsift run -q --shim libmemsift.so -o TRACE --          all
     sampled          memsift run --sample-rate 524288 ...                     all
     production       memsift run --live --sample-rate 524288 ...             all
-    production_1s    ... --snapshot-every 1                                  service
+    production_fast  ... --snapshot-every 0.25                               service
     heaptrack        heaptrack -o FILE (under `ulimit -v`, see RESULTS.md)    all
     memray           python -m memray run -q -f -o FILE                       python
     memray_full      ... --native --trace-python-allocators                   python
@@ -82,9 +82,9 @@ def columns_for(w: Workload, t: Tools) -> tuple[list[Column], dict[str, str]]:
         # A sample is not checked against the program's counts (it is a sample).
         modes = [("sampled", f"memsift run --sample-rate {SAMPLE_RATE}", []),
                  ("production", f"memsift run --live --sample-rate {SAMPLE_RATE}", ["--live"])]
-        if w.only and "production_1s" in w.only:
-            modes.append(("production_1s", f"memsift run --live --sample-rate {SAMPLE_RATE} --snapshot-every 1",
-                          ["--live", "--snapshot-every", "1"]))
+        if w.only and "production_fast" in w.only:
+            modes.append(("production_fast", f"memsift run --live --sample-rate {SAMPLE_RATE} --snapshot-every 0.25",
+                          ["--live", "--snapshot-every", "0.25"]))
         for key, label, mode in modes:
             cols.append(Column(key, label, [t.memsift, "run", "-q", *shim_args, *mode, "--sample-rate", SAMPLE_RATE,
                                             "-o", "{cwd}/memsift.trace", "--", *w.argv], dict(w.env),

@@ -1,11 +1,12 @@
 """The production mode over time: trace size per hour and overhead of the leaking service (workload `service`).
 
-`memsift run --live --sample-rate 524288` writes the sites that changed at each snapshot. Two traces of the same
-run length, one with the default interval (60 s: only the label, peak and end snapshots in a short run) and one
-with a snapshot every second, differ by what the extra snapshots cost; the default trace minus its snapshots is
-the fixed part (process, modules, stacks, code objects). An hour at an interval of T seconds is then
-fixed + (3600 / T) x bytes per snapshot, assuming the service keeps changing the same number of sites per
-snapshot (its leak and its churn do not stop).
+`memsift run --live --sample-rate 524288` writes the sites that changed at each snapshot. Two runs with the same
+sample (MEMSIFT_SAMPLE_SEED), one with the default interval (60 s: in a short run only the label, the new-peak
+snapshots, at most one a second while the heap grows by 10%, and the end) and one with a snapshot every 0.25 s,
+differ by what the extra snapshots cost; the default trace minus its snapshots is the fixed part (process,
+modules, stacks, code objects). An hour at an interval of T seconds is then about fixed + (3600 / T) x bytes per
+snapshot, assuming the service keeps changing as many sites per snapshot as here (its leak and its churn do not
+stop), plus one snapshot per 10% of heap growth.
 """
 from __future__ import annotations
 
@@ -42,9 +43,10 @@ def section(series: Series, meds: dict[str, Medians], memsift: str) -> list[str]
                     f"{fmt(snaps[col.key], 'd')} |")
     out = [f"## The production mode over time ({series.workload.key})\n", __doc__.split("\n\n", 1)[1].strip() + "\n",
            "\n".join(rows) + "\n"]
-    slow, fast = meds.get("production"), meds.get("production_1s")
-    n_slow, n_fast = snaps.get("production"), snaps.get("production_1s")
-    if slow and fast and slow.trace and fast.trace and n_slow is not None and n_fast and n_fast > n_slow:
+    slow, fast = meds.get("production"), meds.get("production_fast")
+    n_slow, n_fast = snaps.get("production"), snaps.get("production_fast")
+    if (slow and fast and slow.trace and fast.trace and n_slow is not None and n_fast and n_fast > n_slow
+            and fast.trace > slow.trace):
         per_snapshot = (fast.trace - slow.trace) / (n_fast - n_slow)
         fixed = max(slow.trace - n_slow * per_snapshot, 0)
         hour = {t: fixed + 3600 / t * per_snapshot for t in (60, 1)}
@@ -56,5 +58,6 @@ def section(series: Series, meds: dict[str, Medians], memsift: str) -> list[str]
                    f"{fmt(ratio(slow.cpu, base.cpu), '.2f')}× CPU against the service as it normally runs "
                    "(pymalloc).\n")
     else:
-        out.append("- (no per-hour figure: a production column failed or its traces could not be read)\n")
+        out.append("- (no per-hour figure: a production column failed, its traces could not be read, or the extra "
+                   "snapshots cost nothing measurable)\n")
     return out
