@@ -11,9 +11,7 @@
  * Calls made while the thread is already inside the shim (guard set) go
  * straight to the real function, untraced.
  */
-#include "internal.h"
-#include "guard.h"
-#include "sample.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <string.h>
@@ -23,25 +21,6 @@
     do {                           \
         if (MS_UNLIKELY(!g_real_ready) && !ms_resolve()) return arena_call; \
     } while (0)
-
-static inline int ms_should_trace(void) {
-    if (MS_UNLIKELY(!g_tracing) && (t_in_shim || !ms_start_lazily())) return 0;
-    if (MS_UNLIKELY(!*g_trace_owner) && (t_in_shim || !ms_adopt_after_fork())) return 0;
-    return !t_in_shim;
-}
-
-/* Records a successful allocation; errno stays as the real call left it. */
-static inline void ms_after_alloc(uint8_t fn, void *p, uint64_t size) {
-    if (!p) return;
-    /* Sampling: most allocations stop at the countdown. */
-    if (g_sample_filter && !t_in_shim && ms_sample_skip(size)) return;
-    if (!ms_should_trace()) return;
-    int saved = errno;
-    t_in_shim = 1;
-    ms_record_alloc(fn, p, size);
-    t_in_shim = 0;
-    errno = saved;
-}
 
 MEMSIFT_EXPORT void *malloc(size_t size) {
     MS_ENSURE_REAL(ms_arena_alloc(size, 16));

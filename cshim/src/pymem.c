@@ -37,9 +37,7 @@
  * Runs inside the program's allocation calls: must not allocate through a
  * hooked function outside the guard, take a lock, or call stdio.
  */
-#include "internal.h"
-#include "guard.h"
-#include "sample.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -110,27 +108,6 @@ void ms_pymem_detect(int at_start) {
     ms_store_release(&g_pymem_pending, 1);
 }
 
-/* Whether a hook records this call: as interpose.c's ms_should_trace, with
- * the guard known to be clear. */
-static inline int ms_pymem_tracing(void) {
-    if (MS_UNLIKELY(!g_tracing) && !ms_start_lazily()) return 0;
-    if (MS_UNLIKELY(!*g_trace_owner) && !ms_adopt_after_fork()) return 0;
-    return 1;
-}
-
-/* Records a successful allocation, as interpose.c's ms_after_alloc;
- * errno stays as the allocator left it. Called with the guard clear. */
-static inline void ms_pymem_after_alloc(uint8_t fn, void *p, uint64_t size) {
-    if (!p) return;
-    if (g_sample_filter && ms_sample_skip(size)) return;
-    if (!ms_pymem_tracing()) return;
-    int saved = errno;
-    t_in_shim = 1;
-    ms_record_alloc(fn, p, size);
-    t_in_shim = 0;
-    errno = saved;
-}
-
 /* The hooks. Each calls the previous allocator with the guard set (see the
  * top of the file); the guard also makes a call from inside the shim (none
  * today) go straight through. Recorded with the same function codes as
@@ -143,7 +120,7 @@ static void *ms_pymem_malloc(void *ctx, size_t size) {
     t_in_shim = 1;
     void *p = prev->malloc(prev->ctx, size);
     t_in_shim = 0;
-    ms_pymem_after_alloc(MS_FN_MALLOC, p, size);
+    ms_after_alloc(MS_FN_MALLOC, p, size);
     return p;
 }
 
@@ -154,7 +131,7 @@ static void *ms_pymem_calloc(void *ctx, size_t nelem, size_t elsize) {
     void *p = prev->calloc(prev->ctx, nelem, elsize);
     t_in_shim = 0;
     /* CPython checked nelem * elsize for overflow before calling us. */
-    ms_pymem_after_alloc(MS_FN_CALLOC, p, (uint64_t)nelem * elsize);
+    ms_after_alloc(MS_FN_CALLOC, p, (uint64_t)nelem * elsize);
     return p;
 }
 
@@ -168,7 +145,7 @@ static void ms_pymem_free(void *ctx, void *p) {
     }
     /* With sampling, the free of a block that cannot be sampled is not
      * recorded: the hook's cost is then a byte of the filter. */
-    int record = !(g_sample_filter && !ms_sample_maybe(p)) && ms_pymem_tracing();
+    int record = !(g_sample_filter && !ms_sample_maybe(p)) && ms_should_trace();
     t_in_shim = 1;
     if (record) {
         int saved = errno;
@@ -189,7 +166,7 @@ static void ms_pymem_free(void *ctx, void *p) {
 static void *ms_pymem_realloc(void *ctx, void *p, size_t size) {
     const ms_py_allocator_t *prev = ctx;
     if (t_in_shim) return prev->realloc(prev->ctx, p, size);
-    int record = ms_pymem_tracing();
+    int record = ms_should_trace();
     int saved = errno;
     t_in_shim = 1;
     if (record) {
