@@ -314,16 +314,21 @@ static void drain_one_in_wait(ms_ring_t *r, void *ctx, uint32_t attempt) {
     if (n >= 64) ms_ring_consume(r, 64);
 }
 
-static void test_backpressure_wait_hook(void) {
-    fixture_t f;
-    if (!fixture_open(&f, 4096)) return;
-    ms_ring_t *r = &f.ring;
-    /* Exactly full: the last record ends at the capacity and must not wait. */
+/* Fills a 4096-byte ring with 64 committed 64-byte records of type 1. */
+static void fill_4096(ms_ring_t *r) {
     for (int i = 0; i < 64; i++) {
         uint8_t *rec = ms_ring_reserve(r, 64, 1, 0);
         memset(rec + 8, 0x5a, 56);
         ms_ring_commit(rec);
     }
+}
+
+static void test_backpressure_wait_hook(void) {
+    fixture_t f;
+    if (!fixture_open(&f, 4096)) return;
+    ms_ring_t *r = &f.ring;
+    /* Exactly full: the last record ends at the capacity and must not wait. */
+    fill_4096(r);
     CHECK(ms_ring_backlog(r) == 4096);
     CHECK(load64(&r->header->backpressure_waits) == 0);
 
@@ -365,11 +370,7 @@ static void test_discard_passes_a_dead_consumers_hole(void) {
     fixture_t f;
     if (!fixture_open(&f, 4096)) return;
     ms_ring_t *r = &f.ring;
-    for (int i = 0; i < 64; i++) {
-        uint8_t *rec = ms_ring_reserve(r, 64, 1, 0);
-        memset(rec + 8, 0x5a, 56);
-        ms_ring_commit(rec);
-    }
+    fill_4096(r);
     memset(r->data, 0, 128); /* the dead consumer's half-done consume */
     const uint8_t *span;
     int corrupt;
