@@ -107,6 +107,18 @@ SIZES_DESC = {
 }
 
 
+# The part of data_service.py's JSON line that differs between columns: whether memsift_snapshot() exists,
+# i.e. whether the shim is preloaded.
+DATA_SERVICE_MASK = r'"memsift_labels": (true|false), '
+
+
+def _data_service(p: Params, repo: Path, requests: int) -> tuple[list[str], str]:
+    """data_service.py for `requests` requests, its label after a tenth: the command and the interpreter's path."""
+    script = repo / "tools" / "examples" / "data_service.py"
+    return ([p.python, str(script), str(requests), str(requests // 10)],
+            os.path.realpath(shutil.which(p.python) or p.python))
+
+
 def define(keys: list[str], p: Params, repo: Path, scratch: Path) -> list[Workload]:
     """The selected workloads, their commands pointing into the scratch directory."""
     out: list[Workload] = []
@@ -135,8 +147,8 @@ def define(keys: list[str], p: Params, repo: Path, scratch: Path) -> list[Worklo
                                 [f"{s}/containers", str(p.cxx_steps)], f"{s}/containers", [build], counts_line=True,
                                 size=f"{p.cxx_steps:,} steps"))
         elif key == "python":
-            script = repo / "tools" / "examples" / "data_service.py"
             req = p.py_requests
+            argv, exe = _data_service(p, repo, req)
             out.append(Workload(key, "CPython leaking service (`data_service.py`)",
                                 "`tools/examples/data_service.py`: a deterministic (fixed-seed LCG, "
                                 "PYTHONHASHSEED=0) request loop that leaks through a dict cache, a list of large "
@@ -146,15 +158,12 @@ def define(keys: list[str], p: Params, repo: Path, scratch: Path) -> list[Worklo
                                 "normally runs (pymalloc), whose allocators they hook themselves (memsift on CPython "
                                 "3.11-3.13; memray with `--trace-python-allocators`); heaptrack gets "
                                 "PYTHONMALLOC=malloc (without it it would see only pymalloc's arenas).",
-                                [p.python, str(script), str(req), str(req // 10)], os.path.realpath(
-                                    shutil.which(p.python) or p.python), [],
+                                argv, exe, [],
                                 env={"PYTHONHASHSEED": "0"}, python=True,
-                                size=f"{req:,} requests",
-                                # whether memsift_snapshot() exists, i.e. whether the shim is preloaded
-                                output_mask=r'"memsift_labels": (true|false), '))
+                                size=f"{req:,} requests", output_mask=DATA_SERVICE_MASK))
         elif key == "service":
-            script = repo / "tools" / "examples" / "data_service.py"
             req = p.prod_requests
+            argv, exe = _data_service(p, repo, req)
             out.append(Workload(key, "the leaking CPython service under the production mode (`data_service.py`)",
                                 f"The `python` workload's program, longer ({req:,} requests, the label after "
                                 f"{req // 10:,}), untraced (pymalloc) and under the production mode "
@@ -162,11 +171,9 @@ def define(keys: list[str], p: Params, repo: Path, scratch: Path) -> list[Worklo
                                 "with a snapshot every 0.25 s, both with the same sample (MEMSIFT_SAMPLE_SEED=1): "
                                 "the difference between the two traces is what the extra snapshots cost, which "
                                 "gives the trace size per hour below.",
-                                [p.python, str(script), str(req), str(req // 10)], os.path.realpath(
-                                    shutil.which(p.python) or p.python), [],
+                                argv, exe, [],
                                 env={"PYTHONHASHSEED": "0", "MEMSIFT_SAMPLE_SEED": "1"}, size=f"{req:,} requests",
-                                output_mask=r'"memsift_labels": (true|false), ',
-                                only=["production", "production_fast"]))
+                                output_mask=DATA_SERVICE_MASK, only=["production", "production_fast"]))
         elif key == "sqlite":
             sqlite = shutil.which("sqlite3") or "/usr/bin/sqlite3"
             build = Build("workload.sql", ["python3", "tools/bench/sqlgen.py", "$SCRATCH/workload.sql", "--rows",
