@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 int CMemsiftSys_setChildSubreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : -errno; }
@@ -24,3 +25,7 @@ int CMemsiftSys_WIFEXITED(int status) { return WIFEXITED(status); }
 int CMemsiftSys_WEXITSTATUS(int status) { return WEXITSTATUS(status); }
 int CMemsiftSys_WIFSIGNALED(int status) { return WIFSIGNALED(status); }
 int CMemsiftSys_WTERMSIG(int status) { return WTERMSIG(status); }
+
+int CMemsiftSys_hasFileCapabilities(const char *path) {
+    return getxattr(path, "security.capability", NULL, 0) > 0;
+}

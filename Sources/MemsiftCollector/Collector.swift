@@ -103,7 +103,8 @@ public final class Collector {
     } else {
       exitCode = 1
     }
-    return RunOutcome(exitCode: exitCode, traces: done.sorted { $0.startMonoNs < $1.startMonoNs }, errors: errors)
+    return RunOutcome(
+      exitCode: exitCode, traces: done.sorted { $0.startMonoNs < $1.startMonoNs }, errors: naming.notices + errors)
   }
 
   /// Attaches new rings, reaps, finishes the traces of processes that are

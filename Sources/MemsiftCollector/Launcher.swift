@@ -1,3 +1,5 @@
+import CMemsiftSys
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -65,6 +67,10 @@ public struct Launcher {
     guard access(path, X_OK) == 0 else {
       throw CollectorError.launch("\(path): permission denied", exitCode: 126)
     }
+    if let reason = SecureExecution.reason(path: path) {
+      throw CollectorError.launch(
+        "\(path) is \(reason): the loader ignores LD_PRELOAD for it, so memsift cannot trace it", exitCode: 1)
+    }
     if case .staticExecutable = ElfKind.of(path: path) {
       throw CollectorError.launch(
         "\(path) is statically linked: LD_PRELOAD cannot trace it (it has no dynamic loader)", exitCode: 1)
@@ -130,5 +136,23 @@ enum ElfKind {
       return .dynamicExecutable
     }
     return .staticExecutable
+  }
+}
+
+/// Programs the loader starts in secure-execution mode (AT_SECURE), where it
+/// ignores LD_PRELOAD: those that gain privileges when run, by a setuid or
+/// setgid bit that changes our identity, or by file capabilities.
+enum SecureExecution {
+  /// Why `path` would run in secure-execution mode, or nil.
+  static func reason(path: String) -> String? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    // A set-ID bit that leaves the effective ID as it is (root running a
+    // setuid-root program) does not make the execution secure.
+    if st.st_mode & S_ISUID != 0 && st.st_uid != geteuid() { return "setuid (owner uid \(st.st_uid))" }
+    if st.st_mode & S_ISGID != 0 && st.st_gid != getegid() { return "setgid (group gid \(st.st_gid))" }
+    // Root already holds every capability: file capabilities add none.
+    if geteuid() != 0 && CMemsiftSys_hasFileCapabilities(path) != 0 { return "given file capabilities (setcap)" }
+    return nil
   }
 }

@@ -39,6 +39,10 @@ public final class RunDirectory {
     if mkdir(base, 0o700) != 0 && errno != EEXIST {
       throw CollectorError.setup("cannot create \(base): \(String(cString: strerror(errno)))")
     }
+    var st = stat()
+    if lstat(base, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+      throw CollectorError.setup("\(base) is a symbolic link; refusing to keep rings there")
+    }
     guard isOwnedPrivateDirectory(base, uid: uid) else {
       throw CollectorError.setup("\(base) is not a directory of ours with mode 0700; refusing to use it")
     }

@@ -9,10 +9,18 @@ import CMemsiftRing
 /// outside, as one more producer: no signal reaches the target, and the
 /// label takes its place in the event order like any record.
 public enum SnapshotMarker {
-  /// - Throws: `CollectorError.setup` when the process does not exist or is
-  ///   not traced by a `memsift run` of this user.
+  /// - Throws: `CollectorError.setup` when the process does not exist, is
+  ///   another user's, or is not traced by a `memsift run` of this user.
   public static func mark(pid: Int32, label: String, environment: [String: String]) throws {
     guard kill(pid, 0) == 0 || errno == EPERM else { throw CollectorError.setup("no process \(pid)") }
+    // Only our own rings are ever looked at, but a ring left by a dead
+    // process of ours may carry a PID now reused by someone else's: refuse
+    // before touching anything.
+    var st = stat()
+    if getuid() != 0 && (stat("/proc/\(pid)", &st) != 0 || st.st_uid != getuid()) {
+      throw CollectorError.setup(
+        "process \(pid) belongs to another user; memsift snapshot marks only your own processes")
+    }
     let base = try RunDirectory.userDirectory(environment: environment)
     // Every image of the PID has a ring; the newest (largest start time) is the running one.
     var newest: (path: String, start: UInt64)?

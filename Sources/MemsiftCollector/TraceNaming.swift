@@ -15,6 +15,8 @@ public final class TraceNaming {
   private var reservedFirst: Int32?
   /// The process whose first image gets the explicit path: the one memsift started.
   public var firstPid: Int32 = 0
+  /// What the user should know about the names chosen (a planted link passed over).
+  public private(set) var notices: [String] = []
 
   /// Prepares naming; with an explicit path, creates that file now so that
   /// an unwritable path fails before the program starts.
@@ -26,6 +28,9 @@ public final class TraceNaming {
       // The user named this file: replace an old trace there, but never
       // follow a link or write through someone else's file.
       var st = stat()
+      if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+        throw CollectorError.setup("refusing to write \(path): it is a symbolic link, and memsift never writes through one")
+      }
       if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { unlink(path) }
       let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
       guard fd >= 0 else {
@@ -42,7 +47,8 @@ public final class TraceNaming {
 
   /// Removes the explicit file if no trace went into it (the first process
   /// was never traced). Returns its path then.
-  func discardUnusedExplicitPath() -> String? {
+  @discardableResult
+  public func discardUnusedExplicitPath() -> String? {
     guard let fd = reservedFirst, let path = explicitPath else { return nil }
     close(fd)
     reservedFirst = nil
@@ -67,11 +73,19 @@ public final class TraceNaming {
     } else {
       (stem, ext) = (directory + "/memsift.\(program).\(pid)", ".trace")
     }
+    var skippedLink: String?
     for attempt in 1...1000 {
       let path = attempt == 1 ? stem + ext : stem + ".\(attempt)" + ext
       let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-      if fd >= 0 { return (path, fd) }
+      if fd >= 0 {
+        if let link = skippedLink {
+          notices.append("\(link) is a symbolic link; not writing through it: the trace is \(path)")
+        }
+        return (path, fd)
+      }
       if errno != EEXIST { throw CollectorError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
+      var st = stat()
+      if skippedLink == nil && lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK { skippedLink = path }
     }
     throw CollectorError.io("cannot find a free trace name for \(stem)\(ext)")
   }

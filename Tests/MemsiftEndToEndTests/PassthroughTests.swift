@@ -60,6 +60,27 @@ import Testing
     try expectRefused([v.endingsStatic, "exit", "0", "1"], status: 1, mentioning: "statically linked")
   }
 
+  /// The loader runs a program that changes our identity in secure mode and
+  /// ignores LD_PRELOAD; one that keeps it (root running a setuid-root
+  /// program) is traced.
+  @Test(.enabled(if: getuid() == 0, "needs root to give a program to another user"), arguments: ["setuid", "setgid"])
+  func aProgramThatChangesIdentityIsRefused(_ bit: String) throws {
+    let v = try E2E.victims()
+    let dir = try TestDirectory("identity" + bit)
+    let program = dir.file("leak-" + bit)
+    try FileManager.default.copyItem(atPath: v.leak, toPath: program)
+    #expect(chown(program, 65534, 65534) == 0 && chmod(program, bit == "setuid" ? 0o4755 : 0o2755) == 0)
+    try expectRefused([program, "1", "1"], status: 1, mentioning: "\(program) is \(bit)")
+    try expectRefused([program, "1", "1"], status: 1, mentioning: "the loader ignores LD_PRELOAD for it")
+
+    let own = dir.file("leak-own-" + bit)
+    try FileManager.default.copyItem(atPath: v.leak, toPath: own)
+    #expect(chmod(own, bit == "setuid" ? 0o4755 : 0o2755) == 0)
+    let run = try traced([own, "3", "10"], in: dir)
+    #expect(run.result.exitedWith == 0, "\(run.result)")
+    #expect(try run.main().totals.leakedAllocations == 3)
+  }
+
   @Test func unwritableOutputPathIsReported() throws {
     let v = try E2E.victims()
     let path = "/nonexistent-memsift-e2e-dir/x.trace"

@@ -59,6 +59,18 @@ static uint64_t ms_env_number(const char *name, uint64_t min, uint64_t max, uint
     return fallback;
 }
 
+/* A path that a file name can still be appended to in the shim's 4096-byte
+ * buffers: a longer one would be cut short there and name another file. */
+static const char *ms_env_path(const char *name) {
+    const char *s = ms_env(name);
+    if (!s || !*s) return NULL;
+    if (ms_strlen(s) > 3900) {
+        ms_warn(name, " is longer than 3900 bytes; ignored", NULL, NULL);
+        return NULL;
+    }
+    return s;
+}
+
 void ms_config_read(void) {
     g_config.depth = (uint32_t)ms_env_number("MEMSIFT_DEPTH", 1, MS_MAX_DEPTH, g_config.depth,
                                              " is not a whole number from 1 to 512; using 64");
@@ -90,8 +102,6 @@ void ms_config_read(void) {
         g_config.python_native_all = 1;
     else if (native && strcmp(native, "innermost") != 0)
         ms_warn("MEMSIFT_PYTHON_NATIVE=", native, " is not innermost or all; using innermost", NULL);
-    const char *dir = ms_env("MEMSIFT_RUN_DIR");
-    g_config.run_dir = dir && *dir ? dir : NULL;
-    const char *out = ms_env("MEMSIFT_OUTPUT");
-    g_config.output = out && *out ? out : NULL;
+    g_config.run_dir = ms_env_path("MEMSIFT_RUN_DIR");
+    g_config.output = ms_env_path("MEMSIFT_OUTPUT");
 }

@@ -142,6 +142,8 @@ static int ms_create_trace_file(int is_fork_child) {
     /* Split "dir/name.trace" into stem and extension for derived names. */
     const char *dot = strrchr(base, '.');
     size_t stem = dot && dot > strrchr(base, '/') ? (size_t)(dot - base) : n;
+    char link[sizeof g_trace_path]; /* the name a planted symbolic link took, if any */
+    link[0] = 0;
     for (uint32_t attempt = 0; attempt < 1000; attempt++) {
         size_t m = 0;
         if (attempt == 0 && !(is_fork_child && g_config.output)) {
@@ -161,11 +163,19 @@ static int ms_create_trace_file(int is_fork_child) {
             m = ms_append(g_trace_path, m, sizeof g_trace_path, base + stem);
         }
         int fd = open(g_trace_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd >= 0) return fd;
+        if (fd >= 0) {
+            if (link[0]) ms_warn("not writing through the symbolic link ", link, "; the trace is ", g_trace_path);
+            return fd;
+        }
         if (errno != EEXIST) {
             ms_warn("cannot create ", g_trace_path, ": ", strerror(errno));
             return -1;
         }
+        /* Someone may have planted a link at the name to make us write
+         * elsewhere: O_NOFOLLOW refused it; the user is told where the
+         * trace went instead. */
+        struct stat st;
+        if (attempt == 0 && lstat(g_trace_path, &st) == 0 && S_ISLNK(st.st_mode)) memcpy(link, g_trace_path, sizeof link);
     }
     return -1;
 }
@@ -246,8 +256,12 @@ static void ms_abandon_ring(void) {
     g_ring.wait = ms_abandoned_wait;
 }
 
+/* A run directory that cannot take a ring (removed, full, a bad
+ * MEMSIFT_RUN_DIR) still leaves a trace: the process writes its own, as
+ * without a collector, rather than go untraced. */
 int ms_sink_open(void) {
-    return g_config.run_dir ? ms_open_run_ring() : ms_open_standalone(0);
+    if (g_config.run_dir && ms_open_run_ring() == 0) return 0;
+    return ms_open_standalone(0);
 }
 
 int ms_sink_reopen_in_child(void) {
@@ -256,7 +270,8 @@ int ms_sink_reopen_in_child(void) {
     ms_ring_unmap(&g_ring);
     g_drain_busy = 0;
     g_finished = 0;
-    return g_config.run_dir ? ms_open_run_ring() : ms_open_standalone(1);
+    if (g_config.run_dir && ms_open_run_ring() == 0) return 0;
+    return ms_open_standalone(1);
 }
 
 /* Drains into the trace file. `wait`: take the consumer role even if

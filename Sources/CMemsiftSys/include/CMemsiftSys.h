@@ -1,6 +1,7 @@
 /*
  * Linux calls the collector needs that Swift cannot import directly:
- * variadic functions (prctl, syscall) and function-like macros (W*).
+ * variadic functions (prctl, syscall), function-like macros (W*) and
+ * headers outside Glibc's module (sys/xattr.h).
  */
 #ifndef CMEMSIFT_SYS_H
 #define CMEMSIFT_SYS_H
@@ -17,6 +18,9 @@ int CMemsiftSys_pidfdOpen(pid_t pid);
 
 /* Whether the pidfd's process has exited (non-blocking). */
 int CMemsiftSys_pidfdExited(int pidfd);
+
+/* Whether `path` carries file capabilities (the security.capability xattr). */
+int CMemsiftSys_hasFileCapabilities(const char *path);
 
 int CMemsiftSys_WIFEXITED(int status);
 int CMemsiftSys_WEXITSTATUS(int status);

@@ -97,7 +97,13 @@ extension MemsiftCommand {
         let shimPath = try ShimLocator.locate(explicit: shim, environment: environment)
         let cwd = FileManager.default.currentDirectoryPath
         let naming = try TraceNaming(explicitPath: output, directory: cwd)
-        let runDirectory = try RunDirectory(environment: environment)
+        let runDirectory: RunDirectory
+        do {
+          runDirectory = try RunDirectory(environment: environment)
+        } catch {
+          naming.discardUnusedExplicitPath()  // nothing will run: leave no empty trace behind
+          throw error
+        }
         let launcher = Launcher(
           command: command, shimPath: shimPath, runDirectory: runDirectory.path, depth: depth,
           environment: environment)
