@@ -134,7 +134,11 @@ import Testing
   @Test(.enabled(if: getuid() == 0, "needs root to run a command as another user"))
   func anotherUsersProcessCannotBeMarked() throws {
     let dir = try TestDirectory()
-    #expect(chmod(dir.path, 0o755) == 0)  // the unprivileged memsift starts in it
+    // The unprivileged memsift starts in the directory and runs from it: the
+    // build directory may sit where that user cannot reach (a clone in /root).
+    #expect(chmod(dir.path, 0o755) == 0)
+    let memsift = dir.file("memsift")
+    try FileManager.default.copyItem(atPath: E2E.memsift, toPath: memsift)
     let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"]
     let rootsProcess = try Foundation.Process.run(URL(fileURLWithPath: "/bin/sleep"), arguments: ["60"])
     let ownProcess = try Foundation.Process.run(URL(fileURLWithPath: "/usr/bin/setpriv"), arguments: nobody + ["/bin/sleep", "60"])
@@ -145,14 +149,14 @@ import Testing
     var env = ProcessInfo.processInfo.environment
     env["XDG_RUNTIME_DIR"] = nil
     let refused = try runCommand(
-      "/usr/bin/setpriv", nobody + [E2E.memsift, "snapshot", "\(rootsProcess.processIdentifier)", "x"], in: dir,
+      "/usr/bin/setpriv", nobody + [memsift, "snapshot", "\(rootsProcess.processIdentifier)", "x"], in: dir,
       environment: env)
     #expect(refused.exitedWith == 1, "\(refused)")
     #expect(
       refused.stderr
         == "memsift: process \(rootsProcess.processIdentifier) belongs to another user; memsift snapshot marks only your own processes\n")
     let own = try runCommand(
-      "/usr/bin/setpriv", nobody + [E2E.memsift, "snapshot", "\(ownProcess.processIdentifier)", "x"], in: dir,
+      "/usr/bin/setpriv", nobody + [memsift, "snapshot", "\(ownProcess.processIdentifier)", "x"], in: dir,
       environment: env)
     #expect(own.exitedWith == 1, "\(own)")
     #expect(own.stderr.contains("is not traced by memsift run"), "\(own)")
