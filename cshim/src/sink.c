@@ -68,10 +68,13 @@ static int ms_process_alive(int32_t pid) {
 static void ms_collector_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
     (void)ring;
     (void)ctx;
+    /* We hold a reservation: no cancellation here (ms_cancel_off). */
+    int cancel = ms_cancel_off();
     ms_ring_backoff(attempt);
     /* Every ~100 ms of waiting (2048 sleeps of 50 us). */
     if (attempt % 2048 == 0 && g_config.collector_pid > 0 && !ms_process_alive(g_config.collector_pid))
         ms_abandon_ring();
+    ms_cancel_restore(cancel);
 }
 
 static int ms_open_run_ring(void) {
@@ -173,11 +176,14 @@ static int ms_create_trace_file(int is_fork_child) {
 static void ms_selfdrain_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
     (void)ring;
     (void)ctx;
+    /* We hold a reservation: no cancellation here (ms_cancel_off). */
+    int cancel = ms_cancel_off();
     ms_sink_flush();
     if (attempt > 16) {
         struct timespec ts = {0, 20000};
         nanosleep(&ts, NULL);
     }
+    ms_cancel_restore(cancel);
 }
 
 static int ms_open_standalone(int is_fork_child) {
@@ -223,7 +229,7 @@ static void ms_abandoned_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
     (void)attempt;
     int expected = 0;
     if (!ms_cas_acq_rel(&g_drain_busy, &expected, 1)) {
-        sched_yield();
+        sched_yield(); /* not a cancellation point */
         return;
     }
     ms_ring_discard(ring);
@@ -269,6 +275,8 @@ static void ms_drain(int wait) {
         expected = 0;
         sched_yield();
     }
+    /* We hold the drain: no cancellation in open/write/close (ms_cancel_off). */
+    int cancel = ms_cancel_off();
     {
         /* After END, records have nowhere to go; they are still consumed so
          * that producers never wait on a ring nobody drains. Opened per drain: a descriptor kept open could be closed by the
@@ -292,6 +300,7 @@ static void ms_drain(int wait) {
         if (fd >= 0) close(fd);
     }
     ms_store_release(&g_drain_busy, 0);
+    ms_cancel_restore(cancel);
 }
 
 void ms_sink_flush(void) { ms_drain(0); }
@@ -316,11 +325,13 @@ void ms_sink_finish(uint32_t kind, int32_t status) {
         .lost_bytes = 0,
         .stack_table_full = ms_load_relaxed(&g_ring.header->stack_table_full),
     };
+    int cancel = ms_cancel_off(); /* we hold the drain */
     int fd = open(g_trace_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
         ms_write_all(fd, &end, sizeof end);
         close(fd);
     }
+    ms_cancel_restore(cancel);
     /* Later events (other libraries' destructors) have nowhere to go. */
     g_finished = 1;
     ms_store_release(&g_drain_busy, 0);
