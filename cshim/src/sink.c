@@ -124,15 +124,28 @@ static int ms_write_all(int fd, const void *buf, size_t n) {
 /* Names the trace: MEMSIFT_OUTPUT (exact for the first process), else
  * memsift.PROGRAM.PID.trace in the working directory at start; a fork child,
  * or a name already taken (exec keeps the PID), gets PID and a counter. */
+/* The working directory when this image started tracing. A fork child
+ * names its trace from its parent's, not from its own working directory:
+ * the program may have changed it since (a daemon's chdir("/")), and the
+ * traces of one run belong together. */
+static char g_start_dir[4096];
+
 static int ms_create_trace_file(int is_fork_child) {
     char base[4096];
     size_t n = 0;
+    if (!is_fork_child || !g_start_dir[0]) {
+        if (!getcwd(g_start_dir, sizeof g_start_dir)) g_start_dir[0] = 0;
+    }
     if (g_config.output) {
-        if (g_config.output[0] != '/' && getcwd(base, sizeof base)) n = ms_append(base, strlen(base), sizeof base, "/");
+        if (g_config.output[0] != '/' && g_start_dir[0]) {
+            n = ms_append(base, 0, sizeof base, g_start_dir);
+            n = ms_append(base, n, sizeof base, "/");
+        }
         n = ms_append(base, n, sizeof base, g_config.output);
     } else {
-        if (!getcwd(base, sizeof base)) return -1;
-        n = ms_append(base, strlen(base), sizeof base, "/memsift.");
+        if (!g_start_dir[0]) return -1;
+        n = ms_append(base, 0, sizeof base, g_start_dir);
+        n = ms_append(base, n, sizeof base, "/memsift.");
         /* /proc/self/comm would be truncated; the exe path is exact. */
         char exe[4096];
         ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
