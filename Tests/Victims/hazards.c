@@ -2,10 +2,12 @@
  * Hostile programs, one per mode, each with what it allocates known by
  * construction. Every mode prints one JSON line at the end.
  *
- * usage: hazards fork N          3 threads churn (malloc/free) while the main
+ * usage: hazards fork N [PAUSE]  3 threads churn (malloc/free) while the main
  *                                thread forks N times, one child at a time;
  *                                each child allocates CHILD_BLOCKS blocks of
- *                                CHILD_SIZE bytes (leaked) and calls exit(0)
+ *                                CHILD_SIZE bytes (leaked) and calls exit(0);
+ *                                PAUSE: microseconds of sleep after every 16
+ *                                rounds of churn (a smaller trace)
  *        hazards dlopen N PLUGIN 3 threads churn while the main thread dlopens
  *                                PLUGIN (plugin.c), calls plugin_work(1) and
  *                                dlcloses it, N times
@@ -41,6 +43,7 @@
 
 static volatile int stop_churn;
 static unsigned long long churned[CHURN_THREADS];
+static unsigned long churn_pause;
 
 /* Background allocation: the moments the main thread's work lands in. */
 static void *churn(void *arg) {
@@ -50,6 +53,7 @@ static void *churn(void *arg) {
     p = v_keep(realloc(p, 200));
     free(p);
     churned[t]++;
+    if (churn_pause && churned[t] % 16 == 0) usleep((useconds_t)churn_pause);
   }
   return NULL;
 }
@@ -238,7 +242,10 @@ int main(int argc, char **argv) {
   if (argc < 3) v_die("usage: hazards MODE N [ARG]");
   const char *mode = argv[1];
   unsigned long n = v_arg(argc, argv, 2, 0);
-  if (strcmp(mode, "fork") == 0) return forks(n);
+  if (strcmp(mode, "fork") == 0) {
+    churn_pause = v_arg(argc, argv, 3, 0);
+    return forks(n);
+  }
   if (strcmp(mode, "dlopen") == 0 && argc == 4) return dlopens(n, argv[3]);
   if (strcmp(mode, "signals") == 0) return signals(n);
   if (strcmp(mode, "cancel") == 0) return cancels(n);
