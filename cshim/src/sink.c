@@ -121,15 +121,15 @@ static int ms_write_all(int fd, const void *buf, size_t n) {
     return 0;
 }
 
-/* Names the trace: MEMSIFT_OUTPUT (exact for the first process), else
- * memsift.PROGRAM.PID.trace in the working directory at start; a fork child,
- * or a name already taken (exec keeps the PID), gets PID and a counter. */
 /* The working directory when this image started tracing. A fork child
  * names its trace from its parent's, not from its own working directory:
  * the program may have changed it since (a daemon's chdir("/")), and the
  * traces of one run belong together. */
 static char g_start_dir[4096];
 
+/* Names the trace: MEMSIFT_OUTPUT (exact for the first process), else
+ * memsift.PROGRAM.PID.trace in the working directory at start; a fork child,
+ * or a name already taken (exec keeps the PID), gets PID and a counter. */
 static int ms_create_trace_file(int is_fork_child) {
     char base[4096];
     size_t n = 0;
