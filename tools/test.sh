@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Everything CI runs: set-up, the shim's dependency check, the C unit tests
-# of the ring, the shim's CPython offsets against the interpreters' headers,
+# of the ring and the stack table (also under ThreadSanitizer), the stress
+# victims under an ASan+UBSan shim, the shim's CPython offsets against the
+# interpreters' headers,
 # the comparison script's own tests, and the Swift unit and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/setup.sh
 tools/check-shim-deps.sh cshim/build/libmemsift.so
-make -s -C cshim test test-tsan test-python-layout
+make -s -C cshim test test-tsan test-sanitizers test-python-layout
 python3 tools/python-compare-test.py
 swift build --build-tests
 # The end-to-end tests run the debug CLI, which finds the shim next to itself.

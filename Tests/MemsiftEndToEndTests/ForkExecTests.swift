@@ -191,4 +191,48 @@ import Testing
     #expect(after.arguments == [v.forks, "target", "4", "50"])
     expectTotals(after.totals, equal: scenario.target)
   }
+
+  /// `hazards fork`: 1,000 forks, one child at a time, while three threads
+  /// allocate and realloc, so the fork often lands while one of them is
+  /// inside malloc or inside the shim. No child or parent may hang (each run
+  /// has `E2E.commandTimeout`), and every child's trace must be whole: read
+  /// here in the test process (1,000 reports would take minutes), each ends
+  /// with END and holds the child's 3 blocks of 4321. Without a collector
+  /// the threads pause a little (the shim's own trace is not compressed).
+  @Test(arguments: ["collector", "preload"])
+  func aThousandForksOfAMultithreadedProgramEachLeaveAWholeTrace(_ mode: String) throws {
+    let v = try E2E.victims()
+    let dir = try TestDirectory("storm" + mode)
+    let forks = 1000
+    let result: CommandResult
+    if mode == "collector" {
+      result = try memsiftRun([v.hazards, "fork", String(forks)], trace: dir.file("storm.trace"), in: dir)
+    } else {
+      var env = ProcessInfo.processInfo.environment
+      env["LD_PRELOAD"] = E2E.shim
+      env["MEMSIFT_OUTPUT"] = dir.file("storm.trace")
+      env["MEMSIFT_RUN_DIR"] = nil
+      result = try runCommand(v.hazards, ["fork", String(forks), "1000"], in: dir, environment: env)
+    }
+    #expect(result.exitedWith == 0, "\(result)")
+    let parent = try result.victim().int32("pid")
+    var children = 0
+    var wrong: [String] = []
+    for path in dir.traces(named: "storm.") where path != dir.file("storm.trace") {
+      let scan = try TraceScan(path)
+      guard scan.ppid == parent else { continue }
+      children += 1
+      if scan.end == nil || !scan.warnings.isEmpty || scan.allocationsBySize[4321] != 3 {
+        wrong.append(
+          "\(path): end \(scan.end.map { "\($0.kind.name) \($0.status)" } ?? "missing"), "
+            + "\(scan.allocationsBySize[4321] ?? 0) blocks of 4321, warnings \(scan.warnings)")
+      }
+    }
+    #expect(children == forks)
+    #expect(wrong.isEmpty, "\(wrong.count) children: \(wrong.prefix(10).joined(separator: "; "))")
+    let main = try report(dir.file("storm.trace"), in: dir)
+    #expect(main.complete)
+    #expect(main.totals.unmatchedFrees == 0)
+    #expect(main.totals.reusedWithoutFree == 0)
+  }
 }

@@ -105,6 +105,8 @@ struct Victims {
   var pluginAlpha: String { path("libmsalpha.so") }
   var pluginBeta: String { path("libmsbeta.so") }
   var pluginGamma: String { path("libmsgamma.so") }
+  var stress: String { path("stress") }
+  var hazards: String { path("hazards") }
 
   static let flags = ["-O1", "-g", "-fno-omit-frame-pointer"]
 
@@ -139,6 +141,8 @@ struct Victims {
         ("cc", "libmsalpha.so", ["-shared", "-fPIC", src + "/plugin_alpha.c"]),
         ("cc", "libmsbeta.so", ["-shared", "-fPIC", src + "/plugin_beta.c"]),
         ("cc", "libmsgamma.so", ["-shared", "-fPIC", src + "/plugin_gamma.c"]),
+        ("cc", "stress", ["-pthread", src + "/stress.c"]),
+        ("cc", "hazards", ["-pthread", src + "/hazards.c", "-ldl"]),
       ],
       [
         ("cc", "libinit_main", [src + "/libinit_main.c", "-L" + dir, "-lmsinit", "-Wl,-rpath," + dir])

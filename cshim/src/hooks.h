@@ -11,12 +11,26 @@
 
 #include <errno.h>
 
+/* The sanitizer build (make test-sanitizers, MS_SANITIZER_BUILD): ASan
+ * initializes from the instrumented program's preinit array, and its
+ * initialization calls malloc (through dlsym) before its shadow memory is
+ * mapped. So the hooks and the bootstrap (interpose.c, bootstrap.c) are not
+ * ASan-instrumented there, and nothing instrumented runs from a hook
+ * before our constructor has: allocations made before it go untraced in
+ * that build only. */
+#ifdef MS_SANITIZER_BUILD
+extern int g_constructed;
+#define MS_MAY_START() ms_load_acquire(&g_constructed)
+#else
+#define MS_MAY_START() 1
+#endif
+
 /* Whether this call is recorded: not from inside the shim; tracing starts
  * at the first call after libc is ready, and a forked child adopts its
  * trace at its first call. */
 static inline int ms_should_trace(void) {
     if (t_in_shim) return 0;
-    if (MS_UNLIKELY(!g_tracing) && !ms_start_lazily()) return 0;
+    if (MS_UNLIKELY(!g_tracing) && (!MS_MAY_START() || !ms_start_lazily())) return 0;
     if (MS_UNLIKELY(!*g_trace_owner) && !ms_adopt_after_fork()) return 0;
     return 1;
 }

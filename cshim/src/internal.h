@@ -11,6 +11,7 @@
 
 #define _GNU_SOURCE
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -49,6 +50,26 @@ static inline uint64_t ms_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* pthread_cancel: a deferred cancellation acts at the next cancellation
+ * point the thread reaches, and the shim's waits on a full ring (nanosleep)
+ * and its drains (open, write, close) are ones. A thread cancelled there
+ * would die holding a ring reservation it never commits, where the consumer
+ * stops for good (every producer then waits on a full ring), or holding
+ * the drain, which nobody takes again: the program hangs. So cancellation
+ * is off while the shim waits or drains; a request stays pending and acts
+ * at the program's own next cancellation point. Slow paths only: it costs
+ * an atomic on the thread's descriptor. */
+static inline int ms_cancel_off(void) {
+    int old = PTHREAD_CANCEL_ENABLE;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+
+static inline void ms_cancel_restore(int old) {
+    int ignored;
+    pthread_setcancelstate(old, &ignored);
 }
 
 /* ---- config.c: MEMSIFT_* environment, read without allocating ---- */

@@ -203,7 +203,16 @@ static void ms_start(void) {
     if (entered) ms_guard_leave();
 }
 
-__attribute__((constructor(101))) static void ms_constructor(void) { ms_start(); }
+#ifdef MS_SANITIZER_BUILD
+int g_constructed; /* see MS_MAY_START in hooks.h */
+#endif
+
+__attribute__((constructor(101))) static void ms_constructor(void) {
+#ifdef MS_SANITIZER_BUILD
+    ms_store_release(&g_constructed, 1);
+#endif
+    ms_start();
+}
 
 int ms_adopt_after_fork(void) {
     ms_after_fork_child();

@@ -68,10 +68,13 @@ static int ms_process_alive(int32_t pid) {
 static void ms_collector_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
     (void)ring;
     (void)ctx;
+    /* We hold a reservation: no cancellation here (ms_cancel_off). */
+    int cancel = ms_cancel_off();
     ms_ring_backoff(attempt);
     /* Every ~100 ms of waiting (2048 sleeps of 50 us). */
     if (attempt % 2048 == 0 && g_config.collector_pid > 0 && !ms_process_alive(g_config.collector_pid))
         ms_abandon_ring();
+    ms_cancel_restore(cancel);
 }
 
 static int ms_open_run_ring(void) {
@@ -118,18 +121,31 @@ static int ms_write_all(int fd, const void *buf, size_t n) {
     return 0;
 }
 
+/* The working directory when this image started tracing. A fork child
+ * names its trace from its parent's, not from its own working directory:
+ * the program may have changed it since (a daemon's chdir("/")), and the
+ * traces of one run belong together. */
+static char g_start_dir[4096];
+
 /* Names the trace: MEMSIFT_OUTPUT (exact for the first process), else
  * memsift.PROGRAM.PID.trace in the working directory at start; a fork child,
  * or a name already taken (exec keeps the PID), gets PID and a counter. */
 static int ms_create_trace_file(int is_fork_child) {
     char base[4096];
     size_t n = 0;
+    if (!is_fork_child || !g_start_dir[0]) {
+        if (!getcwd(g_start_dir, sizeof g_start_dir)) g_start_dir[0] = 0;
+    }
     if (g_config.output) {
-        if (g_config.output[0] != '/' && getcwd(base, sizeof base)) n = ms_append(base, strlen(base), sizeof base, "/");
+        if (g_config.output[0] != '/' && g_start_dir[0]) {
+            n = ms_append(base, 0, sizeof base, g_start_dir);
+            n = ms_append(base, n, sizeof base, "/");
+        }
         n = ms_append(base, n, sizeof base, g_config.output);
     } else {
-        if (!getcwd(base, sizeof base)) return -1;
-        n = ms_append(base, strlen(base), sizeof base, "/memsift.");
+        if (!g_start_dir[0]) return -1;
+        n = ms_append(base, 0, sizeof base, g_start_dir);
+        n = ms_append(base, n, sizeof base, "/memsift.");
         /* /proc/self/comm would be truncated; the exe path is exact. */
         char exe[4096];
         ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -183,11 +199,14 @@ static int ms_create_trace_file(int is_fork_child) {
 static void ms_selfdrain_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
     (void)ring;
     (void)ctx;
+    /* We hold a reservation: no cancellation here (ms_cancel_off). */
+    int cancel = ms_cancel_off();
     ms_sink_flush();
     if (attempt > 16) {
         struct timespec ts = {0, 20000};
         nanosleep(&ts, NULL);
     }
+    ms_cancel_restore(cancel);
 }
 
 static int ms_open_standalone(int is_fork_child) {
@@ -233,7 +252,7 @@ static void ms_abandoned_wait(ms_ring_t *ring, void *ctx, uint32_t attempt) {
     (void)attempt;
     int expected = 0;
     if (!ms_cas_acq_rel(&g_drain_busy, &expected, 1)) {
-        sched_yield();
+        sched_yield(); /* not a cancellation point */
         return;
     }
     ms_ring_discard(ring);
@@ -284,6 +303,8 @@ static void ms_drain(int wait) {
         expected = 0;
         sched_yield();
     }
+    /* We hold the drain: no cancellation in open/write/close (ms_cancel_off). */
+    int cancel = ms_cancel_off();
     {
         /* After END, records have nowhere to go; they are still consumed so
          * that producers never wait on a ring nobody drains. Opened per drain: a descriptor kept open could be closed by the
@@ -307,6 +328,7 @@ static void ms_drain(int wait) {
         if (fd >= 0) close(fd);
     }
     ms_store_release(&g_drain_busy, 0);
+    ms_cancel_restore(cancel);
 }
 
 void ms_sink_flush(void) { ms_drain(0); }
@@ -331,11 +353,13 @@ void ms_sink_finish(uint32_t kind, int32_t status) {
         .lost_bytes = 0,
         .stack_table_full = ms_load_relaxed(&g_ring.header->stack_table_full),
     };
+    int cancel = ms_cancel_off(); /* we hold the drain */
     int fd = open(g_trace_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
         ms_write_all(fd, &end, sizeof end);
         close(fd);
     }
+    ms_cancel_restore(cancel);
     /* Later events (other libraries' destructors) have nowhere to go. */
     g_finished = 1;
     ms_store_release(&g_drain_busy, 0);
