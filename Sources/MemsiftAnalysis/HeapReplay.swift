@@ -66,6 +66,8 @@ public struct HeapReplay {
   private var infos: [Info] = []
   /// Ops that named an info never defined (a damaged trace); skipped.
   public private(set) var undefinedInfos: UInt64 = 0
+  /// Events no allocator makes (a damaged trace): a block at address 0; skipped.
+  public private(set) var impossibleEvents: UInt64 = 0
 
   /// What an EVENTS info stands for: the block size it counts (estimated
   /// when the trace is a sample) and its site.
@@ -127,6 +129,10 @@ public struct HeapReplay {
     switch record {
     case .alloc(let time, let ptr, let size, let stack, _, let function):
       count(function)
+      guard ptr != 0 else {
+        impossibleEvents += 1
+        return
+      }
       allocate(ptr, size, stack, time)
     case .free(_, let ptr):
       callCounts[Self.freeSlot] += 1

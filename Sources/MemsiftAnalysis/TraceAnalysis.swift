@@ -302,6 +302,9 @@ struct TraceScan {
     if replay.undefinedInfos > 0 {
       warnings.append("\(replay.undefinedInfos) events name an allocation info the trace never defined; skipped")
     }
+    if replay.impossibleEvents > 0 {
+      warnings.append("\(replay.impossibleEvents) events are impossible (a block at address 0); skipped: the trace is damaged")
+    }
     if let end, end.lostBytes > 0 {
       warnings.append("\(end.lostBytes) bytes of the ring were unreadable: a thread died while writing a record")
     }

@@ -160,3 +160,18 @@ private func pluginTrace() -> RecordBuilder {
   #expect(u.warnings.contains { $0.contains("never defined") }, "\(u.warnings)")
   #expect(u.totals.allocations == 0)
 }
+
+@Test func anAllocationAtAddressZeroIsSkippedWithAWarning() throws {
+  // Found by the fuzzer: the address table's precondition trapped on it.
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.alloc(0, 10)
+  b.alloc(0x10, 20)
+  b.end()
+  let s = try TraceSummary.read(path: try writeTrace(b))
+  #expect(s.totals.allocations == 1)
+  #expect(s.totals.leakedBytes == 20)
+  #expect(s.totals.calls["malloc"] == 2)
+  #expect(s.warnings.contains { $0.contains("address 0") }, "\(s.warnings)")
+}
