@@ -66,8 +66,13 @@ public struct HeapReplay {
   private var infos: [Info] = []
   /// Ops that named an info never defined (a damaged trace); skipped.
   public private(set) var undefinedInfos: UInt64 = 0
-  /// Events no allocator makes (a damaged trace): a block at address 0; skipped.
+  /// Events no allocator makes (a damaged trace): a block at address 0, a
+  /// size past any address space; skipped.
   public private(set) var impossibleEvents: UInt64 = 0
+  /// No block (or heap, or sampling rate) is larger: 128 PiB, the address
+  /// space of 5-level paging. Larger sizes are damage; below it, byte sums
+  /// wrap rather than trap, as only a damaged trace overflows them.
+  public static let maxBlockSize: UInt64 = 1 << 57
 
   /// What an EVENTS info stands for: the block size it counts (estimated
   /// when the trace is a sample) and its site.
@@ -121,7 +126,7 @@ public struct HeapReplay {
   static func estimatedBytes(_ size: UInt64, rate: UInt64) -> UInt64 {
     guard rate > 0, size > 0 else { return size }
     let p = -expm1(-Double(size) / Double(rate))
-    return UInt64((Double(size) / p).rounded())
+    return UInt64(min((Double(size) / p).rounded(), Double(maxBlockSize)))
   }
 
   /// Applies one record; records that are not heap events are ignored.
@@ -142,7 +147,7 @@ public struct HeapReplay {
       var block: LiveBlock?
       if old != 0, let b = live.removeValue(forKey: old) {
         block = b
-        liveBytes -= b.size
+        liveBytes &-= b.size
         siteLost(b)
       }
       reallocsInFlight[tid] = (old, block, size, stack, time)
@@ -159,6 +164,10 @@ public struct HeapReplay {
     case .events:
       break  // ops come one by one to `apply(_:at:)`
     case .sampling(let rate):
+      guard rate <= Self.maxBlockSize else {
+        impossibleEvents += 1
+        return
+      }
       // Written before any event; a late one would rescale half a trace.
       if rawTotals.allocations == 0 { sampleRate = rate }
     default:
@@ -199,9 +208,9 @@ public struct HeapReplay {
       eventCalls += 1
     }
     rawTotals.allocations += 1
-    rawTotals.bytesAllocated += info.size
+    rawTotals.bytesAllocated &+= info.size
     siteStates[Int(info.site)].allocations += 1
-    siteStates[Int(info.site)].bytesAllocated += info.size
+    siteStates[Int(info.site)].bytesAllocated &+= info.size
     gain(info)
     notePeak(time)
   }
@@ -220,7 +229,11 @@ public struct HeapReplay {
   /// block is its info's size at its info's site.
   public mutating func apply(_ op: EventOp, at time: UInt64) {
     switch op {
-    case .info(let size, let stack, let function):
+    case .info(var size, let stack, let function):
+      if size > Self.maxBlockSize {
+        impossibleEvents += 1
+        size = 0
+      }
       let estimate = sampleRate > 0 ? Self.estimatedBytes(size, rate: sampleRate) : size
       infos.append(Info(size: estimate, site: site(of: stack)))
       infoFunctions.append(Int(function) < Self.freeSlot ? function : 0)
@@ -269,8 +282,8 @@ public struct HeapReplay {
   private mutating func gain(_ info: Info) {
     let s = Int(info.site)
     sync(s)
-    liveBytes += info.size
-    siteStates[s].liveBytes += info.size
+    liveBytes &+= info.size
+    siteStates[s].liveBytes &+= info.size
     siteStates[s].liveCount += 1
     compactLive += 1
   }
@@ -279,8 +292,8 @@ public struct HeapReplay {
   private mutating func lose(_ info: Info) {
     let s = Int(info.site)
     sync(s)
-    liveBytes -= info.size
-    siteStates[s].liveBytes -= info.size
+    liveBytes &-= info.size
+    siteStates[s].liveBytes &-= info.size
     siteStates[s].liveCount -= 1
     compactLive -= 1
   }
@@ -296,6 +309,12 @@ public struct HeapReplay {
   /// A site's state from a live-mode trace: its live set and counters as
   /// the collector replayed them.
   private mutating func setSite(_ state: SiteState) {
+    guard
+      [state.liveBytes, state.liveCount, state.allocations, state.bytesAllocated].allSatisfy({ $0 <= Self.maxBlockSize })
+    else {
+      impossibleEvents += 1
+      return
+    }
     let i = Int(site(of: state.stack))
     sync(i)
     let old = siteStates[i]
@@ -375,14 +394,14 @@ public struct HeapReplay {
   private mutating func siteGained(_ block: LiveBlock) {
     let i = Int(block.site)
     sync(i)
-    siteStates[i].liveBytes += block.size
+    siteStates[i].liveBytes &+= block.size
     siteStates[i].liveCount += 1
   }
 
   private mutating func siteLost(_ block: LiveBlock) {
     let i = Int(block.site)
     sync(i)
-    siteStates[i].liveBytes -= block.size
+    siteStates[i].liveBytes &-= block.size
     siteStates[i].liveCount -= 1
   }
 
@@ -396,21 +415,25 @@ public struct HeapReplay {
   }
 
   private mutating func allocate(_ ptr: UInt64, _ requested: UInt64, _ stack: StackID, _ time: UInt64) {
+    guard requested <= Self.maxBlockSize else {
+      impossibleEvents += 1
+      return
+    }
     let size = sampleRate > 0 ? Self.estimatedBytes(requested, rate: sampleRate) : requested
     let i = site(of: stack)
     let block = LiveBlock(size: size, stack: stack, site: i)
     if let stale = live.updateValue(block, forKey: ptr) {
       // The address came back without a free we saw (freed by a path that is
       // not interposed): forget the stale block.
-      liveBytes -= stale.size
+      liveBytes &-= stale.size
       siteLost(stale)
       rawTotals.reusedWithoutFree += 1
     }
     rawTotals.allocations += 1
-    rawTotals.bytesAllocated += size
+    rawTotals.bytesAllocated &+= size
     siteStates[Int(i)].allocations += 1
-    siteStates[Int(i)].bytesAllocated += size
-    liveBytes += size
+    siteStates[Int(i)].bytesAllocated &+= size
+    liveBytes &+= size
     siteGained(block)
     lastAllocation = ptr
     notePeak(time)
@@ -419,7 +442,7 @@ public struct HeapReplay {
   private mutating func deallocate(_ ptr: UInt64) {
     let block = live.removeValue(forKey: ptr)
     if let block {
-      liveBytes -= block.size
+      liveBytes &-= block.size
       siteLost(block)
     }
     release(ptr, block)
@@ -447,11 +470,11 @@ public struct HeapReplay {
     guard let block else { return }
     if let stale = live.updateValue(block, forKey: ptr) {
       // Only a damaged trace gives the address out while the block lives.
-      liveBytes -= stale.size
+      liveBytes &-= stale.size
       siteLost(stale)
       rawTotals.reusedWithoutFree += 1
     }
-    liveBytes += block.size
+    liveBytes &+= block.size
     siteGained(block)
     notePeak(time)
   }
@@ -532,12 +555,12 @@ public struct SiteStats: Codable, Equatable, Hashable, Sendable {
   /// Adds another site's figures (grouped views: by function, line, file, module).
   /// Peak bytes add up too: every site's figure is taken at the same moment.
   public static func += (lhs: inout SiteStats, rhs: SiteStats) {
-    lhs.allocations += rhs.allocations
-    lhs.bytesAllocated += rhs.bytesAllocated
-    lhs.peakBytes += rhs.peakBytes
-    lhs.leakedBytes += rhs.leakedBytes
-    lhs.leakedAllocations += rhs.leakedAllocations
-    lhs.temporaryAllocations += rhs.temporaryAllocations
+    lhs.allocations &+= rhs.allocations
+    lhs.bytesAllocated &+= rhs.bytesAllocated
+    lhs.peakBytes &+= rhs.peakBytes
+    lhs.leakedBytes &+= rhs.leakedBytes
+    lhs.leakedAllocations &+= rhs.leakedAllocations
+    lhs.temporaryAllocations &+= rhs.temporaryAllocations
   }
 
   public static func + (lhs: SiteStats, rhs: SiteStats) -> SiteStats {

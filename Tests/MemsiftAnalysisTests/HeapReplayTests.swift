@@ -91,3 +91,47 @@ private func replay(_ records: [TraceRecord]) -> HeapTotals {
   #expect(t.leakedBytes == 10)
   #expect(t.leakedAllocations == 1)
 }
+
+// Found by the fuzzer: sizes near 2^64 trapped on overflow (two ALLOC
+// records of UInt64.max bytes; the sampled estimate of one, converted from
+// a Double past UInt64.max; a SITE record's counts).
+@Test func sizesNoAllocatorGivesAreSkippedAndCountedAsImpossible() {
+  var r = HeapReplay()
+  r.apply(alloc(0x10, .max))
+  r.apply(alloc(0x20, .max))
+  r.apply(alloc(0x30, 100))
+  r.apply(.site(SiteState(timeNs: 0, stack: StackID(2), liveBytes: .max, liveCount: .max, allocations: 1, bytesAllocated: 1)))
+  r.finishInFlight()
+  #expect(r.impossibleEvents == 3)
+  #expect(r.finalTotals.allocations == 1)
+  #expect(r.finalTotals.leakedBytes == 100)
+  #expect(r.finalTotals.calls["malloc"] == 3)
+}
+
+@Test func aSampledSizeEstimateStaysWithinTheLargestBlock() {
+  var r = HeapReplay()
+  r.apply(.sampling(rateBytes: HeapReplay.maxBlockSize))
+  r.apply(alloc(0x10, 1))
+  r.apply(alloc(0x20, HeapReplay.maxBlockSize))
+  #expect(r.impossibleEvents == 0)
+  #expect(r.sampleRate == HeapReplay.maxBlockSize)
+  #expect(r.finalTotals.leakedBytes == 2 * HeapReplay.maxBlockSize)
+  var huge = HeapReplay()
+  huge.apply(.sampling(rateBytes: .max))
+  #expect(huge.impossibleEvents == 1)
+  #expect(huge.sampleRate == 0)
+}
+
+@Test func byteSumsPastUInt64WrapInsteadOfTrapping() {
+  var r = HeapReplay()
+  for i in 1...200 { r.apply(alloc(UInt64(i) << 4, HeapReplay.maxBlockSize)) }
+  var ops = HeapReplay()
+  ops.apply(.info(size: HeapReplay.maxBlockSize, stack: StackID(1), function: 1), at: 0)
+  ops.apply(.info(size: .max, stack: StackID(1), function: 1), at: 0)
+  for _ in 0..<200 { ops.apply(.alloc(0), at: 0) }
+  ops.apply(.alloc(1), at: 0)
+  #expect(r.finalTotals.allocations == 200)
+  #expect(ops.finalTotals.allocations == 201)
+  #expect(ops.impossibleEvents == 1)
+  #expect(ops.finalTotals.bytesAllocated == HeapReplay.maxBlockSize &* 200)
+}
