@@ -67,7 +67,8 @@ public struct HeapReplay {
   /// Ops that named an info never defined (a damaged trace); skipped.
   public private(set) var undefinedInfos: UInt64 = 0
   /// Events no allocator makes (a damaged trace): a block at address 0, a
-  /// size past any address space; skipped.
+  /// size past any address space, an EVENTS free at a site that holds no
+  /// block; skipped.
   public private(set) var impossibleEvents: UInt64 = 0
   /// No block (or heap, or sampling rate) is larger: 128 PiB, the address
   /// space of 5-level paging. Larger sizes are damage; below it, byte sums
@@ -219,8 +220,7 @@ public struct HeapReplay {
   private mutating func free(info i: UInt32, temporary: Bool) {
     callCounts[Self.freeSlot] += 1
     eventCalls += 1
-    guard let info = info(i) else { return }
-    lose(info)
+    guard let info = info(i), lose(info) else { return }
     countRelease(info, temporary: temporary)
   }
 
@@ -241,7 +241,7 @@ public struct HeapReplay {
     case .allocNoCall(let i): allocate(info: i, counted: false, at: time)
     case .free(let i, let temporary): free(info: i, temporary: temporary)
     case .detach(let i):
-      if let info = info(i) { lose(info) }
+      if let info = info(i) { _ = lose(info) }
     case .restore(let i):
       guard let info = info(i) else { return }
       gain(info)
@@ -249,8 +249,7 @@ public struct HeapReplay {
     case .release(let i, let temporary):
       if let info = info(i) { countRelease(info, temporary: temporary) }
     case .stale(let i):
-      guard let info = info(i) else { return }
-      lose(info)
+      guard let info = info(i), lose(info) else { return }
       rawTotals.reusedWithoutFree += 1
     case .freeUnmatched:
       callCounts[Self.freeSlot] += 1
@@ -288,14 +287,21 @@ public struct HeapReplay {
     compactLive += 1
   }
 
+  /// Takes a block of `info` out of the live set; false (an impossible
+  /// event) when its site holds no block.
   @inline(__always)
-  private mutating func lose(_ info: Info) {
+  private mutating func lose(_ info: Info) -> Bool {
     let s = Int(info.site)
+    guard siteStates[s].liveCount > 0 else {
+      impossibleEvents += 1
+      return false
+    }
     sync(s)
     liveBytes &-= info.size
     siteStates[s].liveBytes &-= info.size
     siteStates[s].liveCount -= 1
     compactLive -= 1
+    return true
   }
 
   private mutating func countRelease(_ info: Info, temporary: Bool) {

@@ -303,7 +303,7 @@ struct TraceScan {
       warnings.append("\(replay.undefinedInfos) events name an allocation info the trace never defined; skipped")
     }
     if replay.impossibleEvents > 0 {
-      warnings.append("\(replay.impossibleEvents) events are impossible (a block at address 0, a size past any address space); skipped: the trace is damaged")
+      warnings.append("\(replay.impossibleEvents) events are impossible (a block at address 0, a size past any address space, a free at a site holding nothing); skipped: the trace is damaged")
     }
     if let end, end.lostBytes > 0 {
       warnings.append("\(end.lostBytes) bytes of the ring were unreadable: a thread died while writing a record")

@@ -135,3 +135,21 @@ private func replay(_ records: [TraceRecord]) -> HeapTotals {
   #expect(ops.impossibleEvents == 1)
   #expect(ops.finalTotals.bytesAllocated == HeapReplay.maxBlockSize &* 200)
 }
+
+// Found by the fuzzer: an EVENTS free of an info whose site held no block
+// took its live count below zero (an overflow trap).
+@Test func anEventsFreeAtASiteHoldingNothingIsImpossible() {
+  var r = HeapReplay()
+  r.apply(.info(size: 8, stack: StackID(1), function: 1), at: 0)
+  r.apply(.free(0, temporary: false), at: 0)
+  r.apply(.detach(0), at: 0)
+  r.apply(.stale(0), at: 0)
+  r.apply(.alloc(0), at: 0)
+  r.apply(.free(0, temporary: true), at: 0)
+  #expect(r.impossibleEvents == 3)
+  #expect(r.liveCount == 0)
+  #expect(r.finalTotals.frees == 1)
+  #expect(r.finalTotals.temporaryAllocations == 1)
+  #expect(r.finalTotals.reusedWithoutFree == 0)
+  #expect(r.finalTotals.leakedBytes == 0)
+}
