@@ -59,7 +59,11 @@ public struct HeapReplay {
   /// Blocks allocated and not yet freed, by address.
   private var live = AddressTable<LiveBlock>()
   /// How many blocks are live now.
-  public var liveCount: Int { live.count + Int(summarizedCount) + compactLive }
+  public var liveCount: Int {
+    // Only a damaged trace (a SITE record or EVENTS ops for a site whose
+    // blocks another kind of record holds) takes the sum out of range.
+    max(0, live.count &+ Int(truncatingIfNeeded: summarizedCount) &+ compactLive)
+  }
   /// Live blocks that EVENTS ops (version 4) account for, not in `live`.
   private var compactLive = 0
   /// The allocation infos EVENTS ops define, by number.

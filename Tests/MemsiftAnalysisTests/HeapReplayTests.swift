@@ -153,3 +153,20 @@ private func replay(_ records: [TraceRecord]) -> HeapTotals {
   #expect(r.finalTotals.reusedWithoutFree == 0)
   #expect(r.finalTotals.leakedBytes == 0)
 }
+
+// Found by the fuzzer: a SITE record for a site whose blocks ALLOC records
+// hold took the summarized count below zero, and `liveCount` trapped
+// converting it (and converting a negative sum to UInt64 at the end).
+@Test func aSiteRecordOverBlocksOfAllocRecordsKeepsTheLiveCountInRange() {
+  var r = HeapReplay()
+  r.apply(.alloc(timeNs: 0, ptr: 0x10, size: 8, stack: StackID(1), tid: 1, function: .malloc))
+  r.apply(.site(SiteState(timeNs: 0, stack: StackID(1), liveBytes: 0, liveCount: 0, allocations: 1, bytesAllocated: 8)))
+  #expect(r.liveCount == 0)
+  var ops = HeapReplay()
+  ops.apply(.alloc(timeNs: 0, ptr: 0x10, size: 8, stack: StackID(1), tid: 1, function: .malloc))
+  ops.apply(.info(size: 8, stack: StackID(1), function: 1), at: 0)
+  ops.apply(.free(0, temporary: false), at: 0)
+  ops.finishInFlight()
+  #expect(ops.liveCount == 0)  // the raw block, less the ops' free of it
+  #expect(ops.finalTotals.leakedAllocations == 0)
+}
