@@ -33,3 +33,26 @@ import _MemsiftTestSupport
   #expect(growth.first?.growth == Int64.max)
   #expect(captures[3].totalBytes == UInt64(1) << 63 + 5)
 }
+
+/// Found by the fuzzer: a site's share of a total that wrapped (two sites
+/// of 2^63 + 1 and 2^63 bytes allocated: the total reads 1) trapped
+/// converting the percentage to Int in `String(format1:)`.
+@Test func aShareOfAWrappedTotalPrintsWithoutTrapping() throws {
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.stack(1, frames: [0x401000])
+  b.stack(2, frames: [0x402000])
+  b.alloc(0x8, 1, stack: 2)
+  for i in 1...128 { b.alloc(UInt64(i) << 4, HeapReplay.maxBlockSize, stack: UInt32(1 + i % 2)) }
+  b.end()
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("memsift-hostile-\(UUID().uuidString)")
+  try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  let path = dir.appendingPathComponent("t.trace").path
+  try Data(b.bytes).write(to: URL(fileURLWithPath: path))
+  let analysis = try TraceAnalysis.read(path: path)
+  #expect(analysis.summary.totals.bytesAllocated == 1)
+  let builder = SiteReportBuilder(analysis: analysis, symbolizer: Symbolizer(), grouping: .stack, keepAllocatorFrames: false)
+  let text = SiteText.section(.allocated, rows: builder.rows(by: .allocated, top: nil), summary: analysis.summary)
+  #expect(text.contains("(huge%)"), "\(text)")
+}
