@@ -209,6 +209,9 @@ HAND = {
     + stack(1, [0x401000, 0x402000], py=[(1 | 0x80000000, 5), (99, -7), (2 | 0x40000000, 2**31 - 1)])
     + module(b"/usr/bin/python3", segments=((0, 2**64 - 1, 5), (2**64 - 16, 32, 5)), base=2**64 - 4096)
     + rec(3, struct.pack("<QQ", 5, 2**64 - 4096)) + alloc(0x10, 1) + alloc(0x20, 2, sid=2) + end(),
+    # one site holding 2^63 bytes: 64 blocks of the largest size the replay accepts
+    "site-2-63": process() + stack(1, [0x401000]) + alloc(8, 5, sid=2)
+    + b"".join(alloc((i + 1) << 4, 1 << 57, t=2_000_000 + i * 1000) for i in range(64)) + snapshot(b"x", t=3_000_000) + end(),
     "times": process() + alloc(0x10, 5, t=2**64 - 1) + rss(2**64 - 1, t=2**64 - 1) + alloc(0x20, 5, t=0)
     + snapshot(b"x", t=0) + snapshot(b"x", t=2**64 - 1) + end(0),
 }
