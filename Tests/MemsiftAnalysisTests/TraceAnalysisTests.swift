@@ -175,3 +175,16 @@ private func pluginTrace() -> RecordBuilder {
   #expect(s.totals.calls["malloc"] == 2)
   #expect(s.warnings.contains { $0.contains("address 0") }, "\(s.warnings)")
 }
+
+@Test func aTimePointPastTheClocksRangeIsPastTheEndNotATrap() throws {
+  // `memsift diff T@1e12s T` trapped converting 1e21 ns to UInt64.
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.alloc(0x10, 20)
+  b.end()
+  let path = try writeTrace(b)
+  #expect(throws: TracePointError.self) { try TraceAnalysis.read(path: path, points: [.seconds(1e12)]) }
+  #expect(throws: TracePointError.self) { try TraceAnalysis.read(path: path, points: [.seconds(1.8e10)]) }
+  #expect(try TraceAnalysis.read(path: path, points: [.seconds(0)]).captures.count == 1)
+}
