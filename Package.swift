@@ -57,6 +57,14 @@ let package = Package(
       ]
     ),
 
+    // The fuzz target of the trace reader (tools/fuzz/README.md): under
+    // -sanitize=fuzzer -DMEMSIFT_FUZZ libFuzzer drives it; in the normal
+    // build it runs a corpus once.
+    .executableTarget(
+      name: "memsift-fuzz",
+      dependencies: ["MemsiftFormat", "MemsiftAnalysis", "MemsiftReport", "MemsiftSymbols", "CMemsiftFormat", "CZstd"]
+    ),
+
     // Tests
     .target(name: "_MemsiftTestSupport", dependencies: ["CMemsiftFormat"]),
     .testTarget(

@@ -59,13 +59,25 @@ public struct HeapReplay {
   /// Blocks allocated and not yet freed, by address.
   private var live = AddressTable<LiveBlock>()
   /// How many blocks are live now.
-  public var liveCount: Int { live.count + Int(summarizedCount) + compactLive }
+  public var liveCount: Int {
+    // Only a damaged trace (a SITE record or EVENTS ops for a site whose
+    // blocks another kind of record holds) takes the sum out of range.
+    max(0, live.count &+ Int(truncatingIfNeeded: summarizedCount) &+ compactLive)
+  }
   /// Live blocks that EVENTS ops (version 4) account for, not in `live`.
   private var compactLive = 0
   /// The allocation infos EVENTS ops define, by number.
   private var infos: [Info] = []
   /// Ops that named an info never defined (a damaged trace); skipped.
   public private(set) var undefinedInfos: UInt64 = 0
+  /// Events no allocator makes (a damaged trace): a block at address 0, a
+  /// size past any address space, an EVENTS free at a site that holds no
+  /// block; skipped.
+  public private(set) var impossibleEvents: UInt64 = 0
+  /// No block (or heap, or sampling rate) is larger: 128 PiB, the address
+  /// space of 5-level paging. Larger sizes are damage; below it, byte sums
+  /// wrap rather than trap, as only a damaged trace overflows them.
+  public static let maxBlockSize: UInt64 = 1 << 57
 
   /// What an EVENTS info stands for: the block size it counts (estimated
   /// when the trace is a sample) and its site.
@@ -119,7 +131,7 @@ public struct HeapReplay {
   static func estimatedBytes(_ size: UInt64, rate: UInt64) -> UInt64 {
     guard rate > 0, size > 0 else { return size }
     let p = -expm1(-Double(size) / Double(rate))
-    return UInt64((Double(size) / p).rounded())
+    return UInt64(min((Double(size) / p).rounded(), Double(maxBlockSize)))
   }
 
   /// Applies one record; records that are not heap events are ignored.
@@ -127,6 +139,10 @@ public struct HeapReplay {
     switch record {
     case .alloc(let time, let ptr, let size, let stack, _, let function):
       count(function)
+      guard ptr != 0 else {
+        impossibleEvents += 1
+        return
+      }
       allocate(ptr, size, stack, time)
     case .free(_, let ptr):
       callCounts[Self.freeSlot] += 1
@@ -136,7 +152,7 @@ public struct HeapReplay {
       var block: LiveBlock?
       if old != 0, let b = live.removeValue(forKey: old) {
         block = b
-        liveBytes -= b.size
+        liveBytes &-= b.size
         siteLost(b)
       }
       reallocsInFlight[tid] = (old, block, size, stack, time)
@@ -153,6 +169,10 @@ public struct HeapReplay {
     case .events:
       break  // ops come one by one to `apply(_:at:)`
     case .sampling(let rate):
+      guard rate <= Self.maxBlockSize else {
+        impossibleEvents += 1
+        return
+      }
       // Written before any event; a late one would rescale half a trace.
       if rawTotals.allocations == 0 { sampleRate = rate }
     default:
@@ -193,9 +213,9 @@ public struct HeapReplay {
       eventCalls += 1
     }
     rawTotals.allocations += 1
-    rawTotals.bytesAllocated += info.size
+    rawTotals.bytesAllocated &+= info.size
     siteStates[Int(info.site)].allocations += 1
-    siteStates[Int(info.site)].bytesAllocated += info.size
+    siteStates[Int(info.site)].bytesAllocated &+= info.size
     gain(info)
     notePeak(time)
   }
@@ -204,8 +224,7 @@ public struct HeapReplay {
   private mutating func free(info i: UInt32, temporary: Bool) {
     callCounts[Self.freeSlot] += 1
     eventCalls += 1
-    guard let info = info(i) else { return }
-    lose(info)
+    guard let info = info(i), lose(info) else { return }
     countRelease(info, temporary: temporary)
   }
 
@@ -214,7 +233,11 @@ public struct HeapReplay {
   /// block is its info's size at its info's site.
   public mutating func apply(_ op: EventOp, at time: UInt64) {
     switch op {
-    case .info(let size, let stack, let function):
+    case .info(var size, let stack, let function):
+      if size > Self.maxBlockSize {
+        impossibleEvents += 1
+        size = 0
+      }
       let estimate = sampleRate > 0 ? Self.estimatedBytes(size, rate: sampleRate) : size
       infos.append(Info(size: estimate, site: site(of: stack)))
       infoFunctions.append(Int(function) < Self.freeSlot ? function : 0)
@@ -222,7 +245,7 @@ public struct HeapReplay {
     case .allocNoCall(let i): allocate(info: i, counted: false, at: time)
     case .free(let i, let temporary): free(info: i, temporary: temporary)
     case .detach(let i):
-      if let info = info(i) { lose(info) }
+      if let info = info(i) { _ = lose(info) }
     case .restore(let i):
       guard let info = info(i) else { return }
       gain(info)
@@ -230,8 +253,7 @@ public struct HeapReplay {
     case .release(let i, let temporary):
       if let info = info(i) { countRelease(info, temporary: temporary) }
     case .stale(let i):
-      guard let info = info(i) else { return }
-      lose(info)
+      guard let info = info(i), lose(info) else { return }
       rawTotals.reusedWithoutFree += 1
     case .freeUnmatched:
       callCounts[Self.freeSlot] += 1
@@ -263,20 +285,27 @@ public struct HeapReplay {
   private mutating func gain(_ info: Info) {
     let s = Int(info.site)
     sync(s)
-    liveBytes += info.size
-    siteStates[s].liveBytes += info.size
+    liveBytes &+= info.size
+    siteStates[s].liveBytes &+= info.size
     siteStates[s].liveCount += 1
     compactLive += 1
   }
 
+  /// Takes a block of `info` out of the live set; false (an impossible
+  /// event) when its site holds no block.
   @inline(__always)
-  private mutating func lose(_ info: Info) {
+  private mutating func lose(_ info: Info) -> Bool {
     let s = Int(info.site)
+    guard siteStates[s].liveCount > 0 else {
+      impossibleEvents += 1
+      return false
+    }
     sync(s)
-    liveBytes -= info.size
-    siteStates[s].liveBytes -= info.size
+    liveBytes &-= info.size
+    siteStates[s].liveBytes &-= info.size
     siteStates[s].liveCount -= 1
     compactLive -= 1
+    return true
   }
 
   private mutating func countRelease(_ info: Info, temporary: Bool) {
@@ -290,6 +319,12 @@ public struct HeapReplay {
   /// A site's state from a live-mode trace: its live set and counters as
   /// the collector replayed them.
   private mutating func setSite(_ state: SiteState) {
+    guard
+      [state.liveBytes, state.liveCount, state.allocations, state.bytesAllocated].allSatisfy({ $0 <= Self.maxBlockSize })
+    else {
+      impossibleEvents += 1
+      return
+    }
     let i = Int(site(of: state.stack))
     sync(i)
     let old = siteStates[i]
@@ -369,14 +404,14 @@ public struct HeapReplay {
   private mutating func siteGained(_ block: LiveBlock) {
     let i = Int(block.site)
     sync(i)
-    siteStates[i].liveBytes += block.size
+    siteStates[i].liveBytes &+= block.size
     siteStates[i].liveCount += 1
   }
 
   private mutating func siteLost(_ block: LiveBlock) {
     let i = Int(block.site)
     sync(i)
-    siteStates[i].liveBytes -= block.size
+    siteStates[i].liveBytes &-= block.size
     siteStates[i].liveCount -= 1
   }
 
@@ -390,21 +425,25 @@ public struct HeapReplay {
   }
 
   private mutating func allocate(_ ptr: UInt64, _ requested: UInt64, _ stack: StackID, _ time: UInt64) {
+    guard requested <= Self.maxBlockSize else {
+      impossibleEvents += 1
+      return
+    }
     let size = sampleRate > 0 ? Self.estimatedBytes(requested, rate: sampleRate) : requested
     let i = site(of: stack)
     let block = LiveBlock(size: size, stack: stack, site: i)
     if let stale = live.updateValue(block, forKey: ptr) {
       // The address came back without a free we saw (freed by a path that is
       // not interposed): forget the stale block.
-      liveBytes -= stale.size
+      liveBytes &-= stale.size
       siteLost(stale)
       rawTotals.reusedWithoutFree += 1
     }
     rawTotals.allocations += 1
-    rawTotals.bytesAllocated += size
+    rawTotals.bytesAllocated &+= size
     siteStates[Int(i)].allocations += 1
-    siteStates[Int(i)].bytesAllocated += size
-    liveBytes += size
+    siteStates[Int(i)].bytesAllocated &+= size
+    liveBytes &+= size
     siteGained(block)
     lastAllocation = ptr
     notePeak(time)
@@ -413,7 +452,7 @@ public struct HeapReplay {
   private mutating func deallocate(_ ptr: UInt64) {
     let block = live.removeValue(forKey: ptr)
     if let block {
-      liveBytes -= block.size
+      liveBytes &-= block.size
       siteLost(block)
     }
     release(ptr, block)
@@ -441,11 +480,11 @@ public struct HeapReplay {
     guard let block else { return }
     if let stale = live.updateValue(block, forKey: ptr) {
       // Only a damaged trace gives the address out while the block lives.
-      liveBytes -= stale.size
+      liveBytes &-= stale.size
       siteLost(stale)
       rawTotals.reusedWithoutFree += 1
     }
-    liveBytes += block.size
+    liveBytes &+= block.size
     siteGained(block)
     notePeak(time)
   }
@@ -526,12 +565,12 @@ public struct SiteStats: Codable, Equatable, Hashable, Sendable {
   /// Adds another site's figures (grouped views: by function, line, file, module).
   /// Peak bytes add up too: every site's figure is taken at the same moment.
   public static func += (lhs: inout SiteStats, rhs: SiteStats) {
-    lhs.allocations += rhs.allocations
-    lhs.bytesAllocated += rhs.bytesAllocated
-    lhs.peakBytes += rhs.peakBytes
-    lhs.leakedBytes += rhs.leakedBytes
-    lhs.leakedAllocations += rhs.leakedAllocations
-    lhs.temporaryAllocations += rhs.temporaryAllocations
+    lhs.allocations &+= rhs.allocations
+    lhs.bytesAllocated &+= rhs.bytesAllocated
+    lhs.peakBytes &+= rhs.peakBytes
+    lhs.leakedBytes &+= rhs.leakedBytes
+    lhs.leakedAllocations &+= rhs.leakedAllocations
+    lhs.temporaryAllocations &+= rhs.temporaryAllocations
   }
 
   public static func + (lhs: SiteStats, rhs: SiteStats) -> SiteStats {

@@ -192,8 +192,10 @@ struct TraceScan {
     var index = 0
     let start = reader.header.startMonoNs
     var pendingTimes = wanted.compactMap { p -> (TracePoint, UInt64)? in
-      if case .seconds(let s) = p { return (p, start + UInt64(s * 1e9)) }
-      return nil
+      guard case .seconds(let s) = p else { return nil }
+      // A time past the clock's range is past the end of any trace.
+      let ns = s * 1e9 < 0x1p64 ? start.addingReportingOverflow(UInt64(s * 1e9)) : (partialValue: 0, overflow: true)
+      return (p, ns.overflow ? .max : ns.partialValue)
     }.sorted { $0.1 < $1.1 }
     if wanted.contains(.start) { captured[.start] = PointCapture(point: .start, live: [:], elapsedNs: 0) }
     var eventClock = start
@@ -301,6 +303,9 @@ struct TraceScan {
     if let damagedEvents { warnings.append("damaged events: \(damagedEvents); the rest of that record was skipped") }
     if replay.undefinedInfos > 0 {
       warnings.append("\(replay.undefinedInfos) events name an allocation info the trace never defined; skipped")
+    }
+    if replay.impossibleEvents > 0 {
+      warnings.append("\(replay.impossibleEvents) events are impossible (a block at address 0, a size past any address space, a free at a site holding nothing); skipped: the trace is damaged")
     }
     if let end, end.lostBytes > 0 {
       warnings.append("\(end.lostBytes) bytes of the ring were unreadable: a thread died while writing a record")

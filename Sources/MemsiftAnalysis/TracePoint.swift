@@ -59,6 +59,6 @@ public struct PointCapture: Sendable {
   /// The last RSS sample at or before the point.
   public var rssBytes: UInt64? = nil
 
-  public var totalBytes: UInt64 { live.values.reduce(0) { $0 + $1.bytes } }
-  public var totalCount: UInt64 { live.values.reduce(0) { $0 + $1.count } }
+  public var totalBytes: UInt64 { live.values.reduce(0) { $0 &+ $1.bytes } }
+  public var totalCount: UInt64 { live.values.reduce(0) { $0 &+ $1.count } }
 }

@@ -129,6 +129,13 @@ struct RecordParser {
         problem = "damaged record at byte \(consumed + UInt64(at)) of the record stream (size \(size)); read up to there"
         return at
       }
+      // A damaged size would otherwise have the rest of the stream (GBs,
+      // decompressed) carried in memory as one record.
+      guard size <= TraceRecord.maxSize else {
+        problem = "damaged record at byte \(consumed + UInt64(at)) of the record stream (size \(size), "
+          + "more than any writer writes); read up to there"
+        return at
+      }
       guard at + Int(size) <= bytes.count else { break }
       let record: TraceRecord
       do {

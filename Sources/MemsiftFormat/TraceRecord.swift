@@ -202,6 +202,11 @@ public struct RecordError: Error, CustomStringConvertible {
 }
 
 extension TraceRecord {
+  /// No writer writes a larger record: the largest are CODE records (a
+  /// 64 KiB line table and two 4 KiB names), EVENTS records (64 KiB of ops)
+  /// and MODULE_LOAD records (an ELF file's program headers).
+  public static let maxSize: UInt32 = 16 << 20
+
   /// The size in bytes of the record that starts at `bytes`, from its header word.
   /// Returns nil when fewer than 8 bytes are available.
   @inline(__always)

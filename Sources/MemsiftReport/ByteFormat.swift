@@ -34,6 +34,12 @@ public enum ByteFormat {
 extension String {
   /// One decimal, without Foundation.
   init(format1 value: Double) {
+    // Only a damaged trace's figures (a share of a total that wrapped) go
+    // past what an Int holds.
+    guard value.isFinite, value.magnitude < 1e17 else {
+      self = value.isNaN ? "?" : (value < 0 ? "-" : "") + "huge"
+      return
+    }
     let tenths = Int((value * 10).rounded())
     self = "\(tenths / 10).\(tenths % 10)"
   }

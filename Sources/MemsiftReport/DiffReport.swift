@@ -20,8 +20,8 @@ public struct DiffRow: Sendable {
   public var new: SiteLive
   public var frames: [SymbolizedFrame]
 
-  public var bytesDiff: Int64 { Int64(bitPattern: new.bytes) - Int64(bitPattern: old.bytes) }
-  public var countDiff: Int64 { Int64(bitPattern: new.count) - Int64(bitPattern: old.count) }
+  public var bytesDiff: Int64 { Int64(bitPattern: new.bytes &- old.bytes) }
+  public var countDiff: Int64 { Int64(bitPattern: new.count &- old.count) }
 }
 
 /// What grew and what shrank between two points, like tracemalloc's
@@ -37,11 +37,11 @@ public enum DiffReport {
         let key = side.builder.matchKey(frames)
         var row = merged[key] ?? DiffRow(old: SiteLive(bytes: 0, count: 0), new: SiteLive(bytes: 0, count: 0), frames: frames)
         if isOld {
-          row.old.bytes += live.bytes
-          row.old.count += live.count
+          row.old.bytes &+= live.bytes
+          row.old.count &+= live.count
         } else {
-          row.new.bytes += live.bytes
-          row.new.count += live.count
+          row.new.bytes &+= live.bytes
+          row.new.count &+= live.count
           row.frames = frames  // the newer build's frames are the ones to show
         }
         merged[key] = row
@@ -50,7 +50,7 @@ public enum DiffReport {
     add(old, isOld: true)
     add(new, isOld: false)
     var ranked = merged.filter { $0.value.bytesDiff != 0 || $0.value.countDiff != 0 }
-      .sorted { (abs($0.value.bytesDiff), $1.key) > (abs($1.value.bytesDiff), $0.key) }
+      .sorted { ($0.value.bytesDiff.magnitude, $1.key) > ($1.value.bytesDiff.magnitude, $0.key) }
       .map(\.value)
     if let top { ranked = Array(ranked.prefix(top)) }
     return ranked
@@ -70,8 +70,8 @@ public enum DiffReport {
   }
 
   public static func text(oldPath: String, old: PointCapture, newPath: String, new: PointCapture, rows: [DiffRow]) -> String {
-    let bytes = Int64(bitPattern: new.totalBytes) - Int64(bitPattern: old.totalBytes)
-    let count = Int64(bitPattern: new.totalCount) - Int64(bitPattern: old.totalCount)
+    let bytes = Int64(bitPattern: new.totalBytes &- old.totalBytes)
+    let count = Int64(bitPattern: new.totalCount &- old.totalCount)
     var out = "old  \(describe(oldPath, old)): \(ByteFormat.bytes(old.totalBytes)) live in \(ByteFormat.count(old.totalCount)) blocks\n"
     out += rssLine(old)
     out += "new  \(describe(newPath, new)): \(ByteFormat.bytes(new.totalBytes)) live in \(ByteFormat.count(new.totalCount)) blocks\n"
@@ -122,8 +122,8 @@ public enum DiffReport {
     let document = Document(
       old: point(oldPath, old), new: point(newPath, new),
       totals: Totals(
-        bytes_diff: Int64(bitPattern: new.totalBytes) - Int64(bitPattern: old.totalBytes),
-        count_diff: Int64(bitPattern: new.totalCount) - Int64(bitPattern: old.totalCount)),
+        bytes_diff: Int64(bitPattern: new.totalBytes &- old.totalBytes),
+        count_diff: Int64(bitPattern: new.totalCount &- old.totalCount)),
       sites: rows.map { r in
         Site(
           bytes_diff: r.bytesDiff, count_diff: r.countDiff, old_bytes: r.old.bytes, new_bytes: r.new.bytes,

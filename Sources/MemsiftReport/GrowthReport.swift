@@ -49,7 +49,7 @@ public enum GrowthReport {
       for (stack, v) in series {
         let key = builder.matchKey(builder.siteFrames(of: stack))
         var g = grouped[key] ?? ([UInt64](repeating: 0, count: captures.count), stack)
-        for i in v.indices { g.values[i] += v[i] }
+        for i in v.indices { g.values[i] &+= v[i] }
         grouped[key] = g
       }
     }
@@ -60,7 +60,7 @@ public enum GrowthReport {
       let tau = trend(v)
       let growth = last - first
       guard tau >= minimumTrend, Double(growth) >= minimumShareOfMax * Double(peak) else { continue }
-      ranked.append((Row(values: v, growth: Int64(growth), trend: tau, frames: []), g.stack, Double(growth) * tau))
+      ranked.append((Row(values: v, growth: Int64(clamping: growth), trend: tau, frames: []), g.stack, Double(growth) * tau))
     }
     ranked.sort { ($0.score, $1.stack.rawValue) > ($1.score, $0.stack.rawValue) }
     if let top { ranked = Array(ranked.prefix(top)) }

@@ -91,3 +91,82 @@ private func replay(_ records: [TraceRecord]) -> HeapTotals {
   #expect(t.leakedBytes == 10)
   #expect(t.leakedAllocations == 1)
 }
+
+// Found by the fuzzer: sizes near 2^64 trapped on overflow (two ALLOC
+// records of UInt64.max bytes; the sampled estimate of one, converted from
+// a Double past UInt64.max; a SITE record's counts).
+@Test func sizesNoAllocatorGivesAreSkippedAndCountedAsImpossible() {
+  var r = HeapReplay()
+  r.apply(alloc(0x10, .max))
+  r.apply(alloc(0x20, .max))
+  r.apply(alloc(0x30, 100))
+  r.apply(.site(SiteState(timeNs: 0, stack: StackID(2), liveBytes: .max, liveCount: .max, allocations: 1, bytesAllocated: 1)))
+  r.finishInFlight()
+  #expect(r.impossibleEvents == 3)
+  #expect(r.finalTotals.allocations == 1)
+  #expect(r.finalTotals.leakedBytes == 100)
+  #expect(r.finalTotals.calls["malloc"] == 3)
+}
+
+@Test func aSampledSizeEstimateStaysWithinTheLargestBlock() {
+  var r = HeapReplay()
+  r.apply(.sampling(rateBytes: HeapReplay.maxBlockSize))
+  r.apply(alloc(0x10, 1))
+  r.apply(alloc(0x20, HeapReplay.maxBlockSize))
+  #expect(r.impossibleEvents == 0)
+  #expect(r.sampleRate == HeapReplay.maxBlockSize)
+  #expect(r.finalTotals.leakedBytes == 2 * HeapReplay.maxBlockSize)
+  var huge = HeapReplay()
+  huge.apply(.sampling(rateBytes: .max))
+  #expect(huge.impossibleEvents == 1)
+  #expect(huge.sampleRate == 0)
+}
+
+@Test func byteSumsPastUInt64WrapInsteadOfTrapping() {
+  var r = HeapReplay()
+  for i in 1...200 { r.apply(alloc(UInt64(i) << 4, HeapReplay.maxBlockSize)) }
+  var ops = HeapReplay()
+  ops.apply(.info(size: HeapReplay.maxBlockSize, stack: StackID(1), function: 1), at: 0)
+  ops.apply(.info(size: .max, stack: StackID(1), function: 1), at: 0)
+  for _ in 0..<200 { ops.apply(.alloc(0), at: 0) }
+  ops.apply(.alloc(1), at: 0)
+  #expect(r.finalTotals.allocations == 200)
+  #expect(ops.finalTotals.allocations == 201)
+  #expect(ops.impossibleEvents == 1)
+  #expect(ops.finalTotals.bytesAllocated == HeapReplay.maxBlockSize &* 200)
+}
+
+// Found by the fuzzer: an EVENTS free of an info whose site held no block
+// took its live count below zero (an overflow trap).
+@Test func anEventsFreeAtASiteHoldingNothingIsImpossible() {
+  var r = HeapReplay()
+  r.apply(.info(size: 8, stack: StackID(1), function: 1), at: 0)
+  r.apply(.free(0, temporary: false), at: 0)
+  r.apply(.detach(0), at: 0)
+  r.apply(.stale(0), at: 0)
+  r.apply(.alloc(0), at: 0)
+  r.apply(.free(0, temporary: true), at: 0)
+  #expect(r.impossibleEvents == 3)
+  #expect(r.liveCount == 0)
+  #expect(r.finalTotals.frees == 1)
+  #expect(r.finalTotals.temporaryAllocations == 1)
+  #expect(r.finalTotals.reusedWithoutFree == 0)
+  #expect(r.finalTotals.leakedBytes == 0)
+}
+
+// Found by the fuzzer: a SITE record for a site whose blocks ALLOC records
+// hold took the summarized count below zero, and `liveCount` trapped
+// converting it (and converting a negative sum to UInt64 at the end).
+@Test func aSiteRecordOverBlocksOfAllocRecordsKeepsTheLiveCountInRange() {
+  var r = HeapReplay()
+  r.apply(.alloc(timeNs: 0, ptr: 0x10, size: 8, stack: StackID(1), tid: 1, function: .malloc))
+  r.apply(.site(SiteState(timeNs: 0, stack: StackID(1), liveBytes: 0, liveCount: 0, allocations: 1, bytesAllocated: 8)))
+  #expect(r.liveCount == 0)
+  var ops = HeapReplay()
+  ops.apply(.alloc(timeNs: 0, ptr: 0x10, size: 8, stack: StackID(1), tid: 1, function: .malloc))
+  ops.apply(.info(size: 8, stack: StackID(1), function: 1), at: 0)
+  ops.apply(.free(0, temporary: false), at: 0)
+  ops.finishInFlight()
+  #expect(ops.liveCount == 0)  // the raw block, less the ops' free of it
+  #expect(ops.finalTotals.leakedAllocations == 0)
+}

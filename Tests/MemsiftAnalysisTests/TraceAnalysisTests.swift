@@ -160,3 +160,31 @@ private func pluginTrace() -> RecordBuilder {
   #expect(u.warnings.contains { $0.contains("never defined") }, "\(u.warnings)")
   #expect(u.totals.allocations == 0)
 }
+
+@Test func anAllocationAtAddressZeroIsSkippedWithAWarning() throws {
+  // Found by the fuzzer: the address table's precondition trapped on it.
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.alloc(0, 10)
+  b.alloc(0x10, 20)
+  b.end()
+  let s = try TraceSummary.read(path: try writeTrace(b))
+  #expect(s.totals.allocations == 1)
+  #expect(s.totals.leakedBytes == 20)
+  #expect(s.totals.calls["malloc"] == 2)
+  #expect(s.warnings.contains { $0.contains("address 0") }, "\(s.warnings)")
+}
+
+@Test func aTimePointPastTheClocksRangeIsPastTheEndNotATrap() throws {
+  // `memsift diff T@1e12s T` trapped converting 1e21 ns to UInt64.
+  var b = RecordBuilder()
+  b.header()
+  b.process()
+  b.alloc(0x10, 20)
+  b.end()
+  let path = try writeTrace(b)
+  #expect(throws: TracePointError.self) { try TraceAnalysis.read(path: path, points: [.seconds(1e12)]) }
+  #expect(throws: TracePointError.self) { try TraceAnalysis.read(path: path, points: [.seconds(1.8e10)]) }
+  #expect(try TraceAnalysis.read(path: path, points: [.seconds(0)]).captures.count == 1)
+}

@@ -218,3 +218,17 @@ func compressedTrace(records: [UInt8], flushAfter: Int) -> [UInt8] {
   #expect(records.count == 1)
   #expect(!reader.warnings.isEmpty)
 }
+
+@Test func aRecordSizeNoWriterWritesStopsReadingAtOnce() throws {
+  // A size word of 0xFFFFFFF8 in a compressed stream
+  // had the reader carry every byte after it in memory, as one record,
+  // up to the end of the stream (64 MiB here, 4 GiB at most).
+  var b = sampleTrace()
+  b.raw([0xF8, 0xFF, 0xFF, 0xFF, UInt8(MS_REC_ALLOC.rawValue), UInt8(MS_STATE_COMMITTED.rawValue), 1, 0xA5])
+  b.raw([UInt8](repeating: 0, count: 64 << 20))
+  let records = Array(b.bytes[TraceHeader.size...])
+  let (reader, decoded) = try readAll(try writeTemporary(compressedTrace(records: records, flushAfter: 8)))
+  #expect(decoded.count == 7)
+  #expect(reader.isCorrupt)
+  #expect(reader.warnings.contains { $0.contains("more than any writer writes") }, "\(reader.warnings)")
+}
