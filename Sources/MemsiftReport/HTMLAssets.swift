@@ -24,7 +24,7 @@ enum HTMLAssets {
     table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:3px 8px;vertical-align:top}
     th{background:#eee}tr:nth-child(even) td{background:#fafafa}td.n{text-align:right;font-family:monospace;white-space:nowrap}
     details summary{cursor:pointer}details ol{margin:4px 0;padding-left:28px;font-family:monospace;font-size:12px}
-    .muted{color:#777}.grow{color:#b02a1a}.shrink{color:#1a5fb0}
+    .muted{color:#777}.grow{color:#b02a1a}.shrink{color:#1a5fb0}.fr.grow,.fr.shrink{color:#222}
     """
 
   static let script = #"""
@@ -60,7 +60,7 @@ enum HTMLAssets {
 
         function timeline(T) {
           var svg = document.getElementById('timeline'), NS = 'http://www.w3.org/2000/svg';
-          var L = 70, R = 990, TOP = 12, BOTTOM = 212;
+          var L = 70, R = 965, TOP = 12, BOTTOM = 212;
           var dur = Math.max(T.duration, 1), top = 1;
           for (var i = 1; i < T.heap.length; i += 2) top = Math.max(top, T.heap[i]);
           for (i = 1; i < T.rss.length; i += 2) top = Math.max(top, T.rss[i]);
@@ -139,7 +139,9 @@ enum HTMLAssets {
           function hash(s) { var h = 2166136261; for (var k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 16777619) >>> 0; return h; }
           function color(i) {
             if (isDiff) {
-              var g = v(i, 0), s = v(i, 1), t = g + s ? Math.abs(g - s) / (g + s) : 0, k = Math.round(200 - 150 * t);
+              // The deeper the colour, the larger the frame's net change against the whole change.
+              var g = v(i, 0), s = v(i, 1), all = value(0), t = all ? Math.abs(g - s) / all : 0;
+              var k = Math.round(225 - 175 * Math.sqrt(t));
               return g >= s ? ['grow', 'rgb(255,' + k + ',' + k + ')'] : ['shrink', 'rgb(' + k + ',' + k + ',255)'];
             }
             var h = hash(name(i));

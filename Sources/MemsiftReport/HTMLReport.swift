@@ -88,7 +88,12 @@ public enum HTMLReport {
   static func stack(_ frames: [SymbolizedFrame]) -> String {
     guard let first = frames.first else { return "<span class=\"muted\">(no frames)</span>" }
     let items = frames.map { "<li>\(HTMLText.escape(SiteText.line($0)))</li>" }.joined()
-    return "<details><summary>\(HTMLText.escape(FlameTree.name(of: first)))</summary><ol>\(items)</ol></details>"
+    // Python code is named by its innermost line, beside the native frame that allocated.
+    var title = FlameTree.name(of: first)
+    if first.kind != .python, let line = frames.first(where: { $0.kind == .python }) {
+      title += " ← " + FlameTree.name(of: line)
+    }
+    return "<details><summary>\(HTMLText.escape(title))</summary><ol>\(items)</ol></details>"
   }
 
   /// The page's data: strings once in `names`, each node flat as

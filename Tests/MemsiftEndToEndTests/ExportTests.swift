@@ -39,6 +39,27 @@ import Testing
     #expect(raw.contains("leak_blocks \(E2E.victimSources)/sites.c:\(line)") || raw.contains("sites.c:\(line)"), "\(raw)")
   }
 
+  @Test func anInlinedFrameIsALineOfTheLocationOfTheFunctionItWasInlinedInto() throws {
+    let v = try E2E.victims()
+    let dir = try TestDirectory()
+    let trace = dir.file("inlined.trace")
+    let run = try memsiftRun([v.inlined, "6"], trace: trace, in: dir)
+    #expect(run.exitedWith == 0, "\(run)")
+    let profile = dir.file("inlined.pb.gz")
+    let export = try runCommand(E2E.memsift, ["export", trace, "--format", "pprof", "-o", profile], in: dir)
+    try #require(export.exitedWith == 0, "\(export)")
+    // One location, two lines: make_block (inlined, the malloc's line) first, then fill (the call's line).
+    let (malloc, call) = (try sourceLine("@site:make_block.malloc", in: "inlined.c"), try sourceLine("@site:fill.make_block", in: "inlined.c"))
+    let raw = try Self.pprof(["-raw", profile], in: dir).split(separator: "\n").map(String.init)
+    let first = try #require(raw.firstIndex { $0.contains(" make_block ") }, "\(raw)")
+    #expect(raw[first].hasSuffix("inlined.c:\(malloc) s=0") && raw[first].contains(": 0x"), "\(raw[first])")
+    #expect(
+      raw[first + 1].trimmingCharacters(in: .whitespaces).hasPrefix("fill ") && raw[first + 1].hasSuffix("inlined.c:\(call) s=0"),
+      "\(raw[first + 1])")
+    let traces = try Self.pprof(["-traces", "-sample_index=inuse_space", profile], in: dir)
+    #expect(traces.contains("384B   make_block (inline)"), "\(traces)")
+  }
+
   @Test func pprofDiffBaseShowsWhatTheSecondRunLeakedMore() throws {
     let v = try E2E.victims()
     let dir = try TestDirectory()

@@ -31,7 +31,7 @@ import Testing
     #expect(diffConsole.isEmpty, "\(diffConsole)")
     try HTMLReportTests.expectRendered(diff)
     // The line that builds each cached result, service.py's `@site:remember`.
-    let name = "remember service.py:\(try sourceLine("@site:remember", in: "service.py"))"
+    let name = "remember service.py:\(try sourceLine("# @site:remember", in: "service.py"))"
     let frames = Browser.tags(in: diff, where: "data-name", name)
     try #require(!frames.isEmpty, "no frame \(name) in the differential flame graph")
     for frame in frames {
