@@ -25,7 +25,7 @@ extension MemsiftCommand {
     @Option(help: "pprof, collapsed or json.")
     var format: Format
 
-    @Option(help: "collapsed: the figure of each stack: peak, leaked, allocated or allocations.")
+    @Option(help: "collapsed: each stack's figure; json: the sites' order. peak, leaked, allocated or allocations.")
     var metric: FlameMetric = .peak
 
     @Option(help: "json: sites listed (default \(OutputFormat.jsonSites)).")
