@@ -35,6 +35,8 @@ public enum PprofProfile {
       let (t, u) = (table.string(type), table.string(unit))
       out.message(Profile.sampleType) { $0.int64(ValueType.type, t); $0.int64(ValueType.unit, u) }
     }
+    // pprof names a profile after its first mapping: the executable, the first module loaded.
+    if let executable = analysis.modules.first { _ = table.mapping(executable) }
     for (stack, stats) in analysis.sites.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
       let live = capture.map { $0.live[stack] ?? SiteLive(bytes: 0, count: 0) }
         ?? SiteLive(bytes: stats.leakedBytes, count: stats.leakedAllocations)

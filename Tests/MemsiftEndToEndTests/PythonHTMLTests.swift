@@ -49,5 +49,13 @@ import Testing
     for label in ["warm", "done"] { #expect(report.contains("class=\"snap-label\">\(label)</text>"), "label \(label)") }
     #expect(!Browser.tags(in: report, where: "data-name", name).isEmpty, "the report's flame graph lacks \(name)")
     try Browser.screenshot(reportPage, name: "html-report-python-service", in: dir)
+
+    // On a terminal (script(1) gives it one), symbolizing its 9,000-odd stacks shows a bar, then erases it.
+    let tty = try runCommand(
+      "/usr/bin/script", ["-qec", "\(E2E.memsift) report \(leaky) --format html -o \(dir.file("tty.html"))", "/dev/null"],
+      in: dir)
+    #expect(tty.exitedWith == 0, "\(tty)")
+    #expect(tty.stdout.contains("\rsymbolizing [") && tty.stdout.contains("] 100%"), "\(tty.stdout.suffix(300))")
+    #expect(tty.stdout.hasSuffix("\r\u{1B}[K"), "\(tty.stdout.suffix(300))")
   }
 }
