@@ -122,7 +122,8 @@ public enum PprofProfile {
     }
 
     mutating func function(_ f: SymbolizedFrame) -> UInt64 {
-      let raw = f.function ?? "0x" + String(f.offset, radix: 16)
+      // A frame without a symbol is named as the flame graph names it: module+offset.
+      let raw = f.function ?? FlameTree.name(of: f)
       let key = raw + "\u{0}" + (f.file ?? "")
       if let id = functionByKey[key] { return id }
       let entry = FunctionEntry(

@@ -60,6 +60,25 @@ import Testing
     #expect(traces.contains("384B   make_block (inline)"), "\(traces)")
   }
 
+  @Test func aCPlusPlusFunctionHasItsDemangledNameAndItsSystemName() throws {
+    let v = try E2E.victims()
+    let dir = try TestDirectory()
+    let trace = dir.file("cache.trace")
+    let run = try memsiftRun([v.cache, "9"], trace: trace, in: dir)
+    #expect(run.exitedWith == 0, "\(run)")
+    let profile = dir.file("cache.pb.gz")
+    let export = try runCommand(E2E.memsift, ["export", trace, "--format", "pprof", "-o", profile], in: dir)
+    try #require(export.exitedWith == 0, "\(export)")
+    // 9 entries of 72 bytes, leaked.
+    let top = try Self.pprof(["-top", "-unit=B", "-sample_index=inuse_space", profile], in: dir)
+    #expect(Self.flat(of: SymbolizedReportTests.cacheInsert, in: top) == "648B", "\(top)")
+    // The raw name is the function's system_name, in the string table.
+    let unzipped = try runCommand("/bin/gzip", ["-dk", profile], in: dir)
+    try #require(unzipped.exitedWith == 0, "\(unzipped)")
+    let proto = try #require(FileManager.default.contents(atPath: dir.file("cache.pb")))
+    #expect(proto.range(of: Data(SymbolizedReportTests.cacheInsertMangled.utf8)) != nil)
+  }
+
   @Test func pprofDiffBaseShowsWhatTheSecondRunLeakedMore() throws {
     let v = try E2E.victims()
     let dir = try TestDirectory()
@@ -147,9 +166,10 @@ import Testing
 
   /// The flat column of `function`'s row in `pprof -top` output.
   static func flat(of function: String, in top: String) -> String? {
+    // Five columns of figures, then the name (which may hold spaces).
     for line in top.split(separator: "\n") {
-      let fields = line.split(separator: " ")
-      if fields.last.map(String.init) == function { return fields.first.map(String.init) }
+      let fields = line.split(separator: " ", maxSplits: 5)
+      if fields.count == 6 && fields[5].trimmingCharacters(in: .whitespaces) == function { return String(fields[0]) }
     }
     return nil
   }
