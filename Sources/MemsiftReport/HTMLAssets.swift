@@ -128,9 +128,16 @@ enum HTMLAssets {
           function detail(i) { return D.names[D.nodes[i * S + 1]]; }
           function parent(i) { return D.nodes[i * S + 2]; }
           function v(i, k) { return D.nodes[i * S + 3 + k]; }
-          var metric = 0, zoom = 0, query = '';
-          var wanted = /metric=(\w+)/.exec(location.hash);
-          D.metrics.forEach(function (m, k) { if (wanted && wanted[1] === m.name) metric = k; });
+          // The fragment can open a view: #metric=leaked&search=NAME&zoom=NAME (a link to share).
+          var state = {};
+          location.hash.slice(1).split('&').forEach(function (kv) {
+            var at = kv.indexOf('=');
+            if (at > 0) state[kv.slice(0, at)] = decodeURIComponent(kv.slice(at + 1));
+          });
+          var metric = 0, zoom = 0, query = state.search || '';
+          D.metrics.forEach(function (m, k) { if (state.metric === m.name) metric = k; });
+          for (i = 1; i < N && state.zoom; i++) if (name(i) === state.zoom) { zoom = i; break; }
+          document.getElementById('search').value = query;
           function value(i) { return isDiff ? v(i, 0) + v(i, 1) : v(i, metric); }
           function figure(i) {
             if (isDiff) return '+' + bytes(v(i, 0)) + ' / -' + bytes(v(i, 1));

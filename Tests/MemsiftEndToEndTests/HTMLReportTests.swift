@@ -42,6 +42,21 @@ import Testing
     #expect(abs(a / b - 16) < 0.01, "leak_blocks \(a)% vs keep_from_a \(b)%")
     #expect(Browser.tags(in: leaked, where: "data-name", "churn_from_b").isEmpty, "churn_from_b leaked nothing")
 
+    // Searching marks both leaf frames and sums their share: (300 + 1000) / 6100 B.
+    let (search, searchConsole) = try Browser.dom(page, fragment: "#search=leaf", in: dir)
+    #expect(searchConsole.isEmpty, "\(searchConsole)")
+    let leaves = Browser.tags(in: search, where: "data-name", "leaf")
+    #expect(leaves.count == 2 && leaves.allSatisfy { $0.contains(" match\"") }, "\(leaves)")
+    #expect(search.contains("matching \"leaf\": 21.3%"), "\(search.prefix(3000))")
+
+    // Zoomed on keep_from_a (leaked view): its leaf fills the width, its callers are dimmed above it.
+    let (zoomed, zoomConsole) = try Browser.dom(page, fragment: "#metric=leaked&zoom=keep_from_a", in: dir)
+    #expect(zoomConsole.isEmpty, "\(zoomConsole)")
+    try Self.expectWidth(of: "leaf", in: zoomed, is: 100)
+    #expect(Browser.tags(in: zoomed, where: "data-name", "main").first?.contains("fr anc") == true)
+    #expect(Browser.tags(in: zoomed, where: "data-name", "leak_blocks").isEmpty, "outside the zoomed frame")
+    #expect(zoomed.contains("zoomed on keep_from_a: 300 B (300 B)"))
+
     let shot = try Browser.screenshot(page, name: "html-report-sites", in: dir)
     let size = (try FileManager.default.attributesOfItem(atPath: shot)[.size] as? Int) ?? 0
     #expect(size > 10_000, "screenshot \(shot): \(size) bytes")
