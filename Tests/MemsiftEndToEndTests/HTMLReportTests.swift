@@ -62,6 +62,23 @@ import Testing
     #expect(size > 10_000, "screenshot \(shot): \(size) bytes")
   }
 
+  @Test func thePageHoldsAggregatesSoItsSizeDoesNotGrowWithTheEvents() throws {
+    let v = try E2E.victims()
+    let dir = try TestDirectory()
+    var sizes: [Int] = []
+    for n in ["100", "1000000"] {
+      let trace = dir.file("sites\(n).trace")
+      let run = try memsiftRun([v.sites, n], trace: trace, in: dir)
+      #expect(run.exitedWith == 0, "\(run)")
+      let page = dir.file("sites\(n).html")
+      let made = try runCommand(E2E.memsift, ["report", trace, "--format", "html", "-o", page], in: dir)
+      try #require(made.exitedWith == 0, "\(made)")
+      sizes.append((try FileManager.default.attributesOfItem(atPath: page)[.size] as? Int) ?? 0)
+    }
+    // A million more events add timeline points (2,048 at most) and longer numbers, nothing per event.
+    #expect(sizes[1] < 100_000 && sizes[1] - sizes[0] < 60_000, "\(sizes)")
+  }
+
   @Test func aSnapshotLabelIsMarkedOnTheTimeline() throws {
     let v = try E2E.victims()
     let dir = try TestDirectory()
