@@ -34,7 +34,7 @@ public enum FlameGraphSVG {
       viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Verdana, sans-serif" font-size="12">
       <rect width="100%" height="100%" fill="#fdfdf6"/>
       <text x="\(width / 2)" y="24" text-anchor="middle" font-size="16">\(HTMLText.escape(title))</text>
-      <g transform="translate(0,\(height - 10 - rowHeight)) scale(1,-1)">
+      <g transform="translate(0,\(height - 10)) scale(1,-1)">
       \(body)
       </g>
       </svg>
