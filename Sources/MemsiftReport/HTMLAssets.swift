@@ -21,7 +21,8 @@ enum HTMLAssets {
       overflow:hidden;white-space:nowrap;padding-left:3px;cursor:pointer;border-radius:2px}
     .fr.anc{opacity:.6}.fr.match{background:#e040fb!important;color:#fff}
     #status{font-size:12px;color:#444;min-height:1.4em;font-family:monospace}
-    table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:3px 8px;vertical-align:top}
+    table{border-collapse:collapse;width:100%;font-size:13px;table-layout:fixed}th:first-child{width:3em}
+    td{overflow-wrap:anywhere}th,td{text-align:left;padding:3px 8px;vertical-align:top}
     th{background:#eee}tr:nth-child(even) td{background:#fafafa}td.n{text-align:right;font-family:monospace;white-space:nowrap}
     details summary{cursor:pointer}details ol{margin:4px 0;padding-left:28px;font-family:monospace;font-size:12px}
     .muted{color:#777}.grow{color:#b02a1a}.shrink{color:#1a5fb0}.fr.grow,.fr.shrink{color:#222}

@@ -88,10 +88,13 @@ public enum HTMLReport {
   static func stack(_ frames: [SymbolizedFrame]) -> String {
     guard let first = frames.first else { return "<span class=\"muted\">(no frames)</span>" }
     let items = frames.map { "<li>\(HTMLText.escape(SiteText.line($0)))</li>" }.joined()
-    // Python code is named by its innermost line, beside the native frame that allocated.
+    // The frame that allocated and who called it (for Python code, its innermost line): two
+    // sites in one helper read apart.
     var title = FlameTree.name(of: first)
     if first.kind != .python, let line = frames.first(where: { $0.kind == .python }) {
       title += " ← " + FlameTree.name(of: line)
+    } else if frames.count > 1 {
+      title += " ← " + FlameTree.name(of: frames[1])
     }
     return "<details><summary>\(HTMLText.escape(title))</summary><ol>\(items)</ol></details>"
   }

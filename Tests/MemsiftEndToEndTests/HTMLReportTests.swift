@@ -31,7 +31,8 @@ import Testing
     #expect(Browser.tags(in: peak, where: "id", "peak-marker").count == 1, "the timeline has no peak marker")
     #expect(peak.contains("peak 6.0 KiB"), "the peak is not labelled")
     // The tables expand to the whole stack.
-    #expect(peak.contains("<details><summary>leak_blocks</summary>"))
+    #expect(peak.contains("<details><summary>leak_blocks ← main</summary><ol><li>leak_blocks — "))
+    #expect(peak.contains("<summary>leaf ← keep_from_a</summary>") && peak.contains("<summary>leaf ← churn_from_b</summary>"))
 
     // The leaked view: 4800 B against 300 B, one sixteenth.
     let (leaked, leakedErrors) = try Browser.dom(page, fragment: "#metric=leaked", in: dir)
