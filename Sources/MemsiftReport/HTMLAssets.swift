@@ -56,15 +56,19 @@ enum HTMLAssets {
           tip.style.left = Math.min(ev.clientX + 14, window.innerWidth - 340) + 'px';
           tip.style.top = (ev.clientY + 14) + 'px';
         }
+        // The fragment can open a view: #metric=leaked&search=NAME&zoom=NAME&rss=0 (a link to share).
+        var state = {};
+        location.hash.slice(1).split('&').forEach(function (kv) {
+          var at = kv.indexOf('=');
+          if (at > 0) state[kv.slice(0, at)] = decodeURIComponent(kv.slice(at + 1));
+        });
         if (D.timeline) timeline(D.timeline);
         if (D.nodes) flame();
 
         function timeline(T) {
           var svg = document.getElementById('timeline'), NS = 'http://www.w3.org/2000/svg';
           var L = 70, R = 965, TOP = 12, BOTTOM = 212;
-          var dur = Math.max(T.duration, 1), top = 1;
-          for (var i = 1; i < T.heap.length; i += 2) top = Math.max(top, T.heap[i]);
-          for (i = 1; i < T.rss.length; i += 2) top = Math.max(top, T.rss[i]);
+          var dur = Math.max(T.duration, 1), top = 1, cursor, rssBox = document.getElementById('show-rss');
           function X(ms) { return L + (R - L) * ms / dur; }
           function Y(b) { return BOTTOM - (BOTTOM - TOP) * b / top; }
           function add(tag, attrs, text) {
@@ -73,11 +77,32 @@ enum HTMLAssets {
             if (text !== undefined) e.textContent = text;
             svg.appendChild(e); return e;
           }
-          for (i = 0; i <= 4; i++) {
-            var b = top * i / 4, y = Y(b);
-            add('line', { x1: L, x2: R, y1: y, y2: y, 'class': 'grid' });
-            add('text', { x: L - 6, y: y + 4, 'text-anchor': 'end' }, bytes(Math.round(b)));
-            add('text', { x: X(dur * i / 4), y: BOTTOM + 16, 'text-anchor': 'middle' }, secs(dur * i / 4));
+          // Without RSS the scale is the heap's, which RSS often dwarfs.
+          function draw() {
+            var withRSS = rssBox.checked, i;
+            while (svg.firstChild) svg.removeChild(svg.firstChild);
+            top = 1;
+            for (i = 1; i < T.heap.length; i += 2) top = Math.max(top, T.heap[i]);
+            for (i = 1; withRSS && i < T.rss.length; i += 2) top = Math.max(top, T.rss[i]);
+            for (i = 0; i <= 4; i++) {
+              var b = top * i / 4, y = Y(b);
+              add('line', { x1: L, x2: R, y1: y, y2: y, 'class': 'grid' });
+              add('text', { x: L - 6, y: y + 4, 'text-anchor': 'end' }, bytes(Math.round(b)));
+              add('text', { x: X(dur * i / 4), y: BOTTOM + 16, 'text-anchor': 'middle' }, secs(dur * i / 4));
+            }
+            if (withRSS) line(T.rss, 'rss', 'rss-line');
+            line(T.heap, 'heap', 'heap-line');
+            T.snapshots.forEach(function (s, k) {
+              var x = X(s[1]);
+              add('line', { x1: x, x2: x, y1: TOP, y2: BOTTOM, 'class': 'snap' });
+              add('text', { x: x + 3, y: TOP + 10 + (k % 3) * 12, 'class': 'snap-label' }, s[0]);
+            });
+            if (T.peak) {
+              add('circle', { cx: X(T.peak[0]), cy: Y(T.peak[1]), r: 4, fill: '#c0392b', id: 'peak-marker' });
+              add('text', { x: X(T.peak[0]) + 6, y: Math.max(Y(T.peak[1]) - 6, TOP + 10), id: 'peak-label' },
+                'peak ' + bytes(T.peak[1]) + ' at ' + secs(T.peak[0]));
+            }
+            cursor = add('line', { x1: 0, x2: 0, y1: TOP, y2: BOTTOM, stroke: '#888', visibility: 'hidden' });
           }
           // A step line: each value holds until the next point, the last one until the end.
           function line(series, cls, id) {
@@ -92,18 +117,9 @@ enum HTMLAssets {
             pts.push(X(dur).toFixed(1) + ',' + y.toFixed(1));
             add('polyline', { points: pts.join(' '), 'class': cls, id: id });
           }
-          line(T.rss, 'rss', 'rss-line');
-          line(T.heap, 'heap', 'heap-line');
-          T.snapshots.forEach(function (s, k) {
-            var x = X(s[1]);
-            add('line', { x1: x, x2: x, y1: TOP, y2: BOTTOM, 'class': 'snap' });
-            add('text', { x: x + 3, y: TOP + 10 + (k % 3) * 12, 'class': 'snap-label' }, s[0]);
-          });
-          if (T.peak) {
-            add('circle', { cx: X(T.peak[0]), cy: Y(T.peak[1]), r: 4, fill: '#c0392b', id: 'peak-marker' });
-            add('text', { x: X(T.peak[0]) + 6, y: Math.max(Y(T.peak[1]) - 6, TOP + 10), id: 'peak-label' }, 'peak ' + bytes(T.peak[1]) + ' at ' + secs(T.peak[0]));
-          }
-          var cursor = add('line', { x1: 0, x2: 0, y1: TOP, y2: BOTTOM, stroke: '#888', visibility: 'hidden' });
+          if (state.rss === '0') rssBox.checked = false;
+          rssBox.addEventListener('change', draw);
+          draw();
           function at(series, ms) {
             var best = -1;
             for (var j = 0; j < series.length; j += 2) { if (series[j] <= ms) best = j; else break; }
@@ -129,12 +145,6 @@ enum HTMLAssets {
           function detail(i) { return D.names[D.nodes[i * S + 1]]; }
           function parent(i) { return D.nodes[i * S + 2]; }
           function v(i, k) { return D.nodes[i * S + 3 + k]; }
-          // The fragment can open a view: #metric=leaked&search=NAME&zoom=NAME (a link to share).
-          var state = {};
-          location.hash.slice(1).split('&').forEach(function (kv) {
-            var at = kv.indexOf('=');
-            if (at > 0) state[kv.slice(0, at)] = decodeURIComponent(kv.slice(at + 1));
-          });
           var metric = 0, zoom = 0, query = state.search || '';
           D.metrics.forEach(function (m, k) { if (state.metric === m.name) metric = k; });
           for (i = 1; i < N && state.zoom; i++) if (name(i) === state.zoom) { zoom = i; break; }

@@ -17,7 +17,8 @@ public enum HTMLReport {
     var body = "<h1>memsift report — \(HTMLText.escape(s.path))</h1>\n"
     body += "<pre class=\"totals\">\(HTMLText.escape(TotalsReport.text(s)))</pre>\n"
     body += "<h2>Memory over time</h2>\n"
-    body += "<div class=\"muted\">live heap (red), RSS (blue, dashed), peak and snapshot labels marked; hover for values</div>\n"
+    body += "<div class=\"bar muted\">live heap (red), RSS (blue, dashed), peak and snapshot labels marked; hover for values"
+      + "<label><input type=\"checkbox\" id=\"show-rss\" checked> RSS</label></div>\n"
     body += "<svg id=\"timeline\" viewBox=\"0 0 1000 232\" preserveAspectRatio=\"none\"></svg>\n"
     body += flameSection(title: "Flame graph of the sites")
     for (metric, rows) in sections { body += table(metric, rows: rows, summary: s) }

@@ -29,6 +29,11 @@ import Testing
     try Self.expectWidth(of: "keep_from_a", in: peak, is: 300.0 / 6100 * 100)
     #expect(Browser.tags(in: peak, where: "id", "heap-line").count == 1, "the timeline has no heap line")
     #expect(Browser.tags(in: peak, where: "id", "peak-marker").count == 1, "the timeline has no peak marker")
+    #expect(Browser.tags(in: peak, where: "id", "rss-line").count == 1, "the timeline has no RSS line")
+    // Without RSS, the heap's own scale: its peak is the top of the axis.
+    let (heapOnly, heapOnlyConsole) = try Browser.dom(page, fragment: "#rss=0", in: dir)
+    #expect(heapOnlyConsole.isEmpty, "\(heapOnlyConsole)")
+    #expect(Browser.tags(in: heapOnly, where: "id", "rss-line").isEmpty && heapOnly.contains(">6.0 KiB</text>"))
     #expect(peak.contains("peak 6.0 KiB"), "the peak is not labelled")
     // The tables expand to the whole stack.
     #expect(peak.contains("<details><summary>leak_blocks ← main</summary><ol><li>leak_blocks — "))
