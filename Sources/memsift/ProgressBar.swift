@@ -26,8 +26,10 @@ final class ProgressBar {
     draw("\r\(label) [\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(percent)%")
   }
 
+  /// Erases the bar (once, however often it is called).
   func finish() {
     if shown >= 0 { draw("\r\u{1B}[K") }
+    shown = -1
   }
 
   private func draw(_ text: String) {

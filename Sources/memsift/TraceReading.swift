@@ -12,7 +12,7 @@ func readAnalysis(_ path: String, points: [TracePoint] = []) throws -> TraceAnal
   do {
     return try TraceAnalysis.read(path: path, points: points, progress: bar.map { b in { b.update($0, of: $1) } })
   } catch let error as TracePointError {
-    bar?.finish()
+    bar?.finish()  // before the message, on the line the bar took
     printError(error.message)
     throw ExitCode.failure
   } catch {

@@ -52,21 +52,21 @@ extension MemsiftCommand {
       let symbolizer = sites.symbolizer()
       let builder = sites.builder(analysis, symbolizer: symbolizer)
       let summary = analysis.summary
+      // The text report's sections, and the HTML page's tables.
+      let sections: [SiteMetric] = sort.map { [$0] } ?? [.peak, .leaked, .allocations, .temporary]
       var text: String
       switch format {
       case .text:
         text = TotalsReport.text(summary)
-        let metrics: [SiteMetric] = sort.map { [$0] } ?? [.peak, .leaked, .allocations, .temporary]
-        for metric in metrics {
+        for metric in sections {
           text += SiteText.section(metric, rows: builder.rows(by: metric, top: top ?? 10), summary: summary)
         }
       case .json:
         let rows = builder.rows(by: sort ?? .peak, top: top ?? OutputFormat.jsonSites)
         text = try TotalsReport.json(summary, sites: rows, symbolWarnings: symbolizer.warnings)
       case .html:
-        let metrics: [SiteMetric] = sort.map { [$0] } ?? [.peak, .leaked, .allocations, .temporary]
-        let sections = metrics.map { ($0, builder.rows(by: $0, top: top ?? 10)) }
-        text = HTMLReport.report(analysis, tree: flameTree(builder), sections: sections)
+        let tables = sections.map { ($0, builder.rows(by: $0, top: top ?? 10)) }
+        text = HTMLReport.report(analysis, tree: flameTree(builder), sections: tables)
       }
       for warning in symbolizer.warnings { printError("warning: \(warning)") }
       try writeOutput(text, to: output)
