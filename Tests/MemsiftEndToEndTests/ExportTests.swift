@@ -154,6 +154,18 @@ import Testing
     #expect(export.stdout == report.stdout)
   }
 
+  @Test func anOptionTheFormatWouldIgnoreIsRefused() throws {
+    let dir = try TestDirectory()
+    for (args, message) in [
+      (["--format", "pprof", "--metric", "leaked"], "--metric does not apply to pprof"),
+      (["--format", "collapsed", "--group-by", "function"], "--group-by applies to --format json only"),
+      (["--format", "pprof", "--top", "5"], "--top applies to --format json only"),
+    ] {
+      let r = try runCommand(E2E.memsift, ["export", dir.file("any.trace")] + args, in: dir)
+      #expect(r.exitedWith == 64 && r.stderr.hasPrefix("Error: \(message)"), "\(r)")
+    }
+  }
+
   /// `go tool pprof ARGS`; its output, or a failure with what it said.
   static func pprof(_ args: [String], in dir: TestDirectory) throws -> String {
     var env = ProcessInfo.processInfo.environment

@@ -25,8 +25,8 @@ extension MemsiftCommand {
     @Option(help: "pprof, collapsed or json.")
     var format: Format
 
-    @Option(help: "collapsed: each stack's figure; json: the sites' order. peak, leaked, allocated or allocations.")
-    var metric: FlameMetric = .peak
+    @Option(help: "collapsed: each stack's figure; json: the sites' order. peak (default), leaked, allocated or allocations.")
+    var metric: FlameMetric?
 
     @Option(help: "json: sites listed (default \(OutputFormat.jsonSites)).")
     var top: Int?
@@ -38,6 +38,14 @@ extension MemsiftCommand {
 
     mutating func validate() throws {
       if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+      // Options a format would ignore are refused rather than silently dropped.
+      if format != .json && top != nil { throw ValidationError("--top applies to --format json only") }
+      if format != .json && sites.groupBy != .stack {
+        throw ValidationError("--group-by applies to --format json only: pprof and collapsed stacks keep whole stacks")
+      }
+      if format == .pprof && metric != nil {
+        throw ValidationError("--metric does not apply to pprof, which holds all four figures")
+      }
     }
 
     func run() throws {
@@ -62,11 +70,11 @@ extension MemsiftCommand {
         warn(builder.symbolizer)
       case .collapsed:
         let builder = sites.builder(analysis, symbolizer: sites.symbolizer())
-        try writeOutput(CollapsedStacks.text(flameTree(builder), metric: metric), to: output)
+        try writeOutput(CollapsedStacks.text(flameTree(builder), metric: metric ?? .peak), to: output)
         warn(builder.symbolizer)
       case .json:
         let builder = sites.builder(analysis, symbolizer: sites.symbolizer())
-        let rows = builder.rows(by: metric.siteMetric, top: top ?? OutputFormat.jsonSites)
+        let rows = builder.rows(by: (metric ?? .peak).siteMetric, top: top ?? OutputFormat.jsonSites)
         try writeOutput(
           try TotalsReport.json(analysis.summary, sites: rows, symbolWarnings: builder.symbolizer.warnings), to: output)
       }

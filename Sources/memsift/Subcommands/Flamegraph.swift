@@ -18,6 +18,10 @@ extension MemsiftCommand {
     @Option(name: .shortAndLong, help: "Write to this file (.svg or .html) instead of stdout (SVG).")
     var output: String?
 
+    mutating func validate() throws {
+      if sites.groupBy != .stack { throw ValidationError("--group-by does not apply: a flame graph draws whole stacks") }
+    }
+
     func run() throws {
       let analysis = try readAnalysis(trace)
       let builder = sites.builder(analysis, symbolizer: sites.symbolizer())
