@@ -20,15 +20,17 @@ enum Browser {
 
   /// A profile directory of the run's own: tests run at once, and two
   /// Chromiums sharing ~/.config/chromium would wait on its lock.
-  static func profile(in dir: TestDirectory) -> [String] {
-    ["--user-data-dir=" + dir.unique("chromium-profile")]
+  static func profile(in dir: TestDirectory) throws -> [String] {
+    try #require(
+      FileManager.default.isExecutableFile(atPath: chromium), "\(chromium) is missing: tools/setup.sh installs chromium")
+    return ["--user-data-dir=" + dir.unique("chromium-profile")]
   }
 
   /// The DOM of `page` (a file, with an optional `#fragment`) after load, and
   /// what the console said (uncaught exceptions, console.error) from Chromium's log.
   static func dom(_ page: String, fragment: String = "", in dir: TestDirectory) throws -> (dom: String, console: [String]) {
     let result = try runCommand(
-      chromium, flags + profile(in: dir) + ["--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + page + fragment],
+      chromium, flags + (try profile(in: dir)) + ["--enable-logging=stderr", "--v=0", "--dump-dom", "file://" + page + fragment],
       in: dir)
     try #require(result.exitedWith == 0, "\(result.command): \(result.stderr.suffix(2000))")
     // Console messages are logged as `INFO:CONSOLE:line] "message"` whatever their level; the
@@ -45,7 +47,7 @@ enum Browser {
     let path = outputFolder + "/" + name + ".png"
     try? FileManager.default.removeItem(atPath: path)
     let result = try runCommand(
-      chromium, flags + profile(in: dir) + ["--window-size=1400,1000", "--screenshot=" + path, "file://" + page], in: dir)
+      chromium, flags + (try profile(in: dir)) + ["--window-size=1400,1000", "--screenshot=" + path, "file://" + page], in: dir)
     try #require(result.exitedWith == 0, "\(result.command): \(result.stderr.suffix(2000))")
     return path
   }

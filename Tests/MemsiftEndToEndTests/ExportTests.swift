@@ -168,6 +168,7 @@ import Testing
 
   /// `go tool pprof ARGS`; its output, or a failure with what it said.
   static func pprof(_ args: [String], in dir: TestDirectory) throws -> String {
+    try #require(FileManager.default.isExecutableFile(atPath: go), "\(go) is missing: tools/setup.sh installs golang-go")
     var env = ProcessInfo.processInfo.environment
     env["HOME"] = dir.path  // pprof keeps a cache there
     env["GOCACHE"] = dir.file("gocache")
