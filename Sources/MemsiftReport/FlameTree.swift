@@ -150,12 +150,3 @@ public struct FlameTree: Sendable {
     return out
   }
 }
-
-extension FlameTree {
-  /// The same tree with each node's figures passed through `transform`.
-  public func mapValues(_ transform: ([UInt64]) -> [UInt64]) -> FlameTree {
-    var out = self
-    for i in out.nodes.indices { out.nodes[i].values = transform(out.nodes[i].values) }
-    return out
-  }
-}

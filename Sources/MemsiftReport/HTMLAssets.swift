@@ -145,7 +145,7 @@ enum HTMLAssets {
           function detail(i) { return D.names[D.nodes[i * S + 1]]; }
           function parent(i) { return D.nodes[i * S + 2]; }
           function v(i, k) { return D.nodes[i * S + 3 + k]; }
-          var metric = 0, zoom = 0, query = state.search || '';
+          var metric = D.metric || 0, zoom = 0, query = state.search || '';
           D.metrics.forEach(function (m, k) { if (state.metric === m.name) metric = k; });
           for (i = 1; i < N && state.zoom; i++) if (name(i) === state.zoom) { zoom = i; break; }
           document.getElementById('search').value = query;

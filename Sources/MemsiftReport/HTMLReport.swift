@@ -27,16 +27,13 @@ public enum HTMLReport {
     return page(title: "memsift — \(s.path)", body: body, data: data)
   }
 
-  /// A flame graph alone, drawn by `metric` first (the page switches metrics).
+  /// A flame graph alone, opening on `metric` (the page switches metrics).
   public static func flameGraph(_ tree: FlameTree, metric: FlameMetric, title: String) -> String {
-    var metrics = FlameMetric.allCases
-    metrics.removeAll { $0 == metric }
-    metrics.insert(metric, at: 0)
-    // Reorder each node's figures to match.
-    let order = metrics.map { FlameMetric.allCases.firstIndex(of: $0)! }
-    let reordered = tree.mapValues { values in order.map { values[$0] } }
     let body = "<h1>\(HTMLText.escape(title))</h1>\n" + flameSection(title: "Flame graph")
-    return page(title: title, body: body, data: dataJSON(kind: "flame", tree: reordered, metrics: metrics.map { ($0.rawValue, $0.isBytes) }, extra: nil))
+    let data = dataJSON(
+      kind: "flame", tree: tree, metrics: FlameMetric.allCases.map { ($0.rawValue, $0.isBytes) },
+      extra: "\"metric\":\(FlameMetric.allCases.firstIndex(of: metric)!)")
+    return page(title: title, body: body, data: data)
   }
 
   /// The diff page: a differential flame graph (a frame's width is the
