@@ -37,12 +37,17 @@ let package = Package(
       pkgConfig: "libzstd",
       providers: [.apt(["libzstd-dev"])]
     ),
+    .systemLibrary(
+      name: "CZlib",
+      pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]
+    ),
 
     // Core libraries
     .target(name: "MemsiftFormat", dependencies: ["CMemsiftFormat", "CZstd"]),
     .target(name: "MemsiftAnalysis", dependencies: ["MemsiftFormat", "CMemsiftFormat"]),
     .target(name: "MemsiftSymbols", dependencies: ["MemsiftFormat", "CLibdw"]),
-    .target(name: "MemsiftReport", dependencies: ["MemsiftAnalysis", "MemsiftFormat", "MemsiftSymbols"]),
+    .target(name: "MemsiftReport", dependencies: ["MemsiftAnalysis", "MemsiftFormat", "MemsiftSymbols", "CZlib"]),
     .target(
       name: "MemsiftCollector",
       dependencies: ["MemsiftFormat", "MemsiftAnalysis", "CMemsiftRing", "CMemsiftSys", "CZstd"]

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # libpython3.11-dev: CPython's internal headers, against which the tests check
 # the shim's table of interpreter offsets.
-packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3 libpython3.11-dev)
+packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3 libpython3.11-dev zlib1g-dev chromium golang-go)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

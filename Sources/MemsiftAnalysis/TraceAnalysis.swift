@@ -24,6 +24,9 @@ public struct TraceAnalysis: Sendable {
 
   /// What every site held at each of `points` (read in the same pass).
   public var captures: [PointCapture] = []
+  /// The live heap over time (the peak included), and the RSS samples.
+  public var heapTimeline = HeapTimeline()
+  public var rssTimeline = HeapTimeline()
 
   /// - Parameters:
   ///   - points: moments at which to capture what every site holds.
@@ -36,9 +39,12 @@ public struct TraceAnalysis: Sendable {
     scan.progress = progress
     scan.wanted = points
     let summary = try scan.run(path: path)
-    return TraceAnalysis(
+    var analysis = TraceAnalysis(
       summary: summary, sites: scan.replay.sites, stacks: scan.frames, pythonStacks: scan.pythonFrames,
       codes: scan.codes, stackRecords: scan.stackRecords, modules: scan.modules, captures: try scan.captures(for: points, summary: summary))
+    analysis.heapTimeline = scan.heapTimeline
+    analysis.rssTimeline = scan.rssTimeline
+    return analysis
   }
 
   public init(
@@ -145,6 +151,8 @@ struct TraceScan {
   /// Points to capture while reading, and what was captured.
   var wanted: [TracePoint] = []
   var captured: [TracePoint: PointCapture] = [:]
+  var heapTimeline = HeapTimeline()
+  var rssTimeline = HeapTimeline()
 
   init(keepFrames: Bool) { self.keepFrames = keepFrames }
 
@@ -202,6 +210,7 @@ struct TraceScan {
     var damagedEvents: String?
     // A time point is the state just before the first record (or op) after it.
     func reach(_ t: UInt64) {
+      heapTimeline.note(t > start ? t - start : 0, replay.liveBytes)
       while let (point, threshold) = pendingTimes.first, t > threshold {
         captured[point] = PointCapture(
           point: point, live: replay.liveBySite, elapsedNs: threshold - start, rssBytes: rssHistory.last?.bytes)
@@ -270,6 +279,7 @@ struct TraceScan {
       case .rss(let t, let bytes):
         lastRSS = bytes
         rssHistory.append((t, bytes))
+        rssTimeline.note(t > start ? t - start : 0, bytes)
         rssSamples += 1
         peakRSS = max(peakRSS, bytes)
         lastTime = max(lastTime, t)
@@ -285,6 +295,8 @@ struct TraceScan {
     replay.finishInFlight()
     // RSS beside the heap: the last sample at or before the moment.
     let peakTime = replay.totals.peakTimeNs
+    heapTimeline.note(lastTime - start, replay.liveBytes)
+    heapTimeline.notePeak(peakTime > start ? peakTime - start : 0, replay.totals.peakBytes)
     let rssAtPeak = rssHistory.last { $0.time <= peakTime }?.bytes
     if wanted.contains(.end) {
       captured[.end] = PointCapture(

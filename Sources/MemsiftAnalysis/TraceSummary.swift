@@ -56,7 +56,10 @@ public struct LoadedModule: Sendable, Equatable {
   public var unloaded: Bool
 
   /// The build-id as lowercase hex, as `file` and debuginfod print it.
-  public var buildIDHex: String {
+  public var buildIDHex: String { Self.hex(buildID) }
+
+  /// A build-id as lowercase hex.
+  public static func hex(_ buildID: [UInt8]) -> String {
     let digits = Array("0123456789abcdef")
     return String(buildID.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
   }

@@ -9,7 +9,9 @@ struct MemsiftCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "memsift",
     abstract: "Trace the heap of any Linux process, and find what holds memory.",
-    subcommands: [Run.self, Report.self, Diff.self, Growth.self, Snapshot.self, Snapshots.self]
+    subcommands: [
+      Run.self, Report.self, Diff.self, Growth.self, Snapshot.self, Snapshots.self, Flamegraph.self, Export.self,
+    ]
   )
 }
 

@@ -5,17 +5,19 @@
 /// A one-line progress bar on stderr, only when stderr is a terminal.
 final class ProgressBar {
   private let label: String
+  private let minimum: UInt64
   private var shown = -1
 
   /// nil when stderr is not a terminal: nothing extra is printed then.
-  init?(label: String) {
+  /// `minimum`: totals below it (bytes of a file, stacks) finish before a bar would help.
+  init?(label: String, minimum: UInt64 = 64 << 20) {
     guard isatty(STDERR_FILENO) != 0 else { return nil }
     self.label = label
+    self.minimum = minimum
   }
 
   func update(_ done: UInt64, of total: UInt64) {
-    // Small files finish before a bar would help.
-    guard total >= 64 << 20 else { return }
+    guard total >= minimum else { return }
     let percent = Int(min(100, done * 100 / max(total, 1)))
     guard percent != shown else { return }
     shown = percent
@@ -24,8 +26,10 @@ final class ProgressBar {
     draw("\r\(label) [\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(percent)%")
   }
 
+  /// Erases the bar (once, however often it is called).
   func finish() {
     if shown >= 0 { draw("\r\u{1B}[K") }
+    shown = -1
   }
 
   private func draw(_ text: String) {

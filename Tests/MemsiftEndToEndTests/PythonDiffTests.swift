@@ -180,7 +180,7 @@ import Testing
 /// Runs `jobs` at once, each with a directory of its own for its commands'
 /// output (a `TestDirectory` names its files with a counter that is not
 /// safe to share between threads); the results in order, or the first error.
-private func concurrently<T>(_ jobs: [(TestDirectory) throws -> T]) throws -> [T] {
+func concurrently<T>(_ jobs: [(TestDirectory) throws -> T]) throws -> [T] {
   let dirs = try jobs.indices.map { try TestDirectory("job\($0)") }
   let lock = NSLock()
   var results = [Result<T, Error>?](repeating: nil, count: jobs.count)

@@ -25,8 +25,11 @@ extension MemsiftCommand {
     @Option(help: "Sites shown (text: 10 by default; json: \(OutputFormat.jsonSites)).")
     var top: Int?
 
-    @Option(help: "Output format: text or json.")
-    var format: OutputFormat = .text
+    @Option(help: "Output format: text, json or html (a differential flame graph and the table).")
+    var format: ReportFormat = .text
+
+    @Option(name: .shortAndLong, help: "Write the diff to this file instead of stdout.")
+    var output: String?
 
     @OptionGroup var sites: SiteOptions
 
@@ -56,19 +59,23 @@ extension MemsiftCommand {
           oldSide = side(a, a.captures[0])
           newSide = side(b, b.captures[0])
         }
-        let rows = DiffReport.rows(old: oldSide, new: newSide, top: top ?? (format == .text ? 10 : OutputFormat.jsonSites))
+        // The flame graph of the HTML page draws every site that changed; its table the top ones.
+        let limit = format == .html ? nil : top ?? (format == .text ? 10 : OutputFormat.jsonSites)
+        let rows = DiffReport.rows(old: oldSide, new: newSide, top: limit)
+        let text: String
         switch format {
         case .text:
-          print(
-            DiffReport.text(oldPath: oldPath, old: oldSide.capture, newPath: newPath, new: newSide.capture, rows: rows),
-            terminator: "")
+          text = DiffReport.text(oldPath: oldPath, old: oldSide.capture, newPath: newPath, new: newSide.capture, rows: rows)
         case .json:
-          print(
-            try DiffReport.json(
-              oldPath: oldPath, old: oldSide.capture, newPath: newPath, new: newSide.capture, rows: rows,
-              warnings: symbolizer.warnings), terminator: "")
+          text = try DiffReport.json(
+            oldPath: oldPath, old: oldSide.capture, newPath: newPath, new: newSide.capture, rows: rows,
+            warnings: symbolizer.warnings)
+        case .html:
+          text = HTMLReport.diff(
+            oldPath: oldPath, old: oldSide.capture, newPath: newPath, new: newSide.capture, rows: rows, top: top ?? 20)
         }
-        if format == .text { for w in symbolizer.warnings { printError("warning: \(w)") } }
+        if format != .json { for w in symbolizer.warnings { printError("warning: \(w)") } }
+        try writeOutput(text, to: output)
       } catch let error as TracePointError {
         printError(error.message)
         throw ExitCode.failure

@@ -19,8 +19,8 @@ extension MemsiftCommand {
     @Argument(help: "A trace file written by `memsift run` or the shim.")
     var trace: String
 
-    @Option(help: "Output format: text or json.")
-    var format: OutputFormat = .text
+    @Option(help: "Output format: text, json or html (one self-contained page: timeline, flame graph, tables).")
+    var format: ReportFormat = .text
 
     @Option(help: "Sites per section (text: 10 by default; json: \(OutputFormat.jsonSites)).")
     var top: Int?
@@ -48,40 +48,28 @@ extension MemsiftCommand {
         printError("\(error)")
         throw ExitCode.failure
       }
-      let analysis: TraceAnalysis
-      let bar = ProgressBar(label: "reading \(path)")
-      do {
-        analysis = try TraceAnalysis.read(path: path, progress: bar.map { b in { b.update($0, of: $1) } })
-        bar?.finish()
-      } catch {
-        bar?.finish()
-        printError("\(path): \(error)")
-        throw ExitCode.failure
-      }
+      let analysis = try readAnalysis(path)
       let symbolizer = sites.symbolizer()
       let builder = sites.builder(analysis, symbolizer: symbolizer)
       let summary = analysis.summary
+      // The text report's sections, and the HTML page's tables.
+      let sections: [SiteMetric] = sort.map { [$0] } ?? [.peak, .leaked, .allocations, .temporary]
       var text: String
       switch format {
       case .text:
         text = TotalsReport.text(summary)
-        let metrics: [SiteMetric] = sort.map { [$0] } ?? [.peak, .leaked, .allocations, .temporary]
-        for metric in metrics {
+        for metric in sections {
           text += SiteText.section(metric, rows: builder.rows(by: metric, top: top ?? 10), summary: summary)
         }
       case .json:
         let rows = builder.rows(by: sort ?? .peak, top: top ?? OutputFormat.jsonSites)
         text = try TotalsReport.json(summary, sites: rows, symbolWarnings: symbolizer.warnings)
+      case .html:
+        let tables = sections.map { ($0, builder.rows(by: $0, top: top ?? 10)) }
+        text = HTMLReport.report(analysis, tree: flameTree(builder), sections: tables)
       }
       for warning in symbolizer.warnings { printError("warning: \(warning)") }
-      if let output {
-        guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
-          printError("cannot write \(output)")
-          throw ExitCode.failure
-        }
-      } else {
-        print(text, terminator: "")
-      }
+      try writeOutput(text, to: output)
     }
   }
 }
