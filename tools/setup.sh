@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libpython3.11-dev: CPython's internal headers, against which the tests check
-# the shim's table of interpreter offsets.
-packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3 libpython3.11-dev)
+# the shim's table of interpreter offsets. libpython3.11-testsuite: CPython's
+# regression tests, which tools/realprogs/cpython_tests.py runs traced; the
+# real programs tools/realprogs/programs.py traces: sqlite3, git, perl.
+packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3 libpython3.11-dev
+          libpython3.11-testsuite sqlite3 git perl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything CI runs: set-up, the shim's dependency check, the C unit tests
 # of the ring, the shim's CPython offsets against the interpreters' headers,
-# the comparison script's own tests, and the Swift unit and end-to-end tests.
+# the comparison script's own tests, the Swift unit and end-to-end tests, and
+# real programs and a subset of CPython's regression tests, which must give
+# the same results traced as untraced (tools/realprogs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +15,6 @@ swift build --build-tests
 # The end-to-end tests run the debug CLI, which finds the shim next to itself.
 install -m 0755 cshim/build/libmemsift.so .build/debug/libmemsift.so
 swift test --skip-build
+# The release build (setup.sh) traces: its collector is the one users run.
+python3 tools/realprogs/programs.py --quick
+python3 tools/realprogs/cpython_tests.py --quick
