@@ -8,6 +8,7 @@ reads (exit 0, JSON parses), whole (`complete`: the file ends with its end
 record, or the collector salvaged it and said how the process ended).
 """
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -65,6 +66,7 @@ def run(cmd, *, cwd, env, timeout, stdin_path=None):
 @dataclass
 class TraceCheck:
     traces: int = 0
+    read: int = 0  # traces read: all of them, or a sample
     unreadable: list = field(default_factory=list)  # (file, first line of the error)
     incomplete: list = field(default_factory=list)  # files whose report says complete: false
     endings: Counter = field(default_factory=Counter)  # process.exit.how -> count
@@ -76,6 +78,8 @@ class TraceCheck:
 
     def summary(self):
         s = f"{self.traces} traces, {self.events:,} events"
+        if self.read < self.traces:
+            s = f"{self.traces} traces, {self.read} read, {self.events:,} events"
         if self.unreadable:
             s += f", {len(self.unreadable)} UNREADABLE"
         if self.incomplete:
@@ -83,34 +87,45 @@ class TraceCheck:
         return s
 
 
-def check_traces(memsift, trace_dir, timeout=600):
+def read_trace(memsift, path, timeout):
+    """(report, None) or (None, what went wrong)."""
+    try:
+        r = subprocess.run([memsift, "report", "--format", "json", "--top", "1", path],
+                           capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"report took over {timeout} s"
+    if r.returncode != 0:
+        err = r.stderr.decode("utf-8", "replace").strip().splitlines()
+        return None, f"exit {r.returncode}: {err[0] if err else ''}"
+    try:
+        return json.loads(r.stdout), None
+    except ValueError as e:
+        return None, f"report is not JSON: {e}"
+
+
+def check_traces(memsift, trace_dir, sample=None, jobs=2, timeout=600):
     """Reads every *.trace under TRACE_DIR with `memsift report --format
-    json --top 1`."""
+    json --top 1`, JOBS at a time; with SAMPLE, only that many, evenly
+    spread over the names (the first process's trace always)."""
     check = TraceCheck()
-    for name in sorted(os.listdir(trace_dir)):
-        if not name.endswith(".trace"):
-            continue
-        path = os.path.join(trace_dir, name)
-        check.traces += 1
-        try:
-            r = subprocess.run([memsift, "report", "--format", "json", "--top", "1", path],
-                               capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            check.unreadable.append((name, f"report took over {timeout} s"))
-            continue
-        if r.returncode != 0:
-            err = r.stderr.decode("utf-8", "replace").strip().splitlines()
-            check.unreadable.append((name, f"exit {r.returncode}: {err[0] if err else ''}"))
-            continue
-        try:
-            report = json.loads(r.stdout)
-        except ValueError as e:
-            check.unreadable.append((name, f"report is not JSON: {e}"))
-            continue
-        if not report.get("complete"):
-            check.incomplete.append(name)
-        check.endings[report.get("process", {}).get("exit", {}).get("how", "?")] += 1
-        check.events += report.get("events", 0)
+    names = sorted(n for n in os.listdir(trace_dir) if n.endswith(".trace"))
+    check.traces = len(names)
+    if sample and len(names) > sample:
+        first = [n for n in names if n == "t.trace"]
+        rest = [n for n in names if n != "t.trace"]
+        step = len(rest) / (sample - len(first))
+        names = first + [rest[int(i * step)] for i in range(sample - len(first))]
+    check.read = len(names)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        results = pool.map(lambda n: read_trace(memsift, os.path.join(trace_dir, n), timeout), names)
+        for name, (report, err) in zip(names, results):
+            if err:
+                check.unreadable.append((name, err))
+                continue
+            if not report.get("complete"):
+                check.incomplete.append(name)
+            check.endings[report.get("process", {}).get("exit", {}).get("how", "?")] += 1
+            check.events += report.get("events", 0)
     return check
 
 

@@ -12,7 +12,8 @@ give each test's outcome (pass, fail, error, skip, xfail, xpass); a test
 whose outcome differs between the two runs is a difference, and so is a
 module whose exit status differs, or that crashed or timed out on one side
 only. Then every trace the traced run left (the suite forks and execs a
-lot: one per process) is read with `memsift report` (common.check_traces).
+lot: one per process) is read with `memsift report` (common.check_traces;
+--quick reads 40 of each module's, evenly spread).
 
 Flakiness, honestly: when a module differs, it is run untraced once more.
 A test whose outcome in that rerun is the traced run's outcome is reported
@@ -197,7 +198,9 @@ def test_module(args, module, scratch, log):
     log(f"{module}: untraced {untraced.seconds:.0f} s, exit {untraced.returncode}")
     twork, trace_dir, traced = run_module(args, module, scratch, traced=True)
     log(f"{module}: traced {traced.seconds:.0f} s, exit {traced.returncode}")
-    traces = common.check_traces(args.memsift, trace_dir) if args.check_traces == "all" else None
+    traces = None
+    if args.check_traces != "none":
+        traces = common.check_traces(args.memsift, trace_dir, sample=40 if args.check_traces == "sample" else None)
     shutil.rmtree(twork, ignore_errors=True)
     result = Result(module, untraced, traced, traces, compare(untraced, traced))
     if result.differences:
@@ -284,10 +287,13 @@ def parse_args(argv):
                    help="seconds an untraced module may take (default 900)")
     p.add_argument("--traced-factor", type=float, default=8,
                    help="a traced module may take this many times --timeout (default 8)")
-    p.add_argument("--check-traces", choices=("all", "none"), default="all",
-                   help="read every trace with memsift report (default all)")
+    p.add_argument("--check-traces", choices=("all", "sample", "none"),
+                   help="read every trace with memsift report, or 40 of each module's, evenly spread "
+                        "(default: all; --quick: sample)")
     p.add_argument("--keep", metavar="DIR", help="write each run's output to DIR/MODULE.SIDE.out")
     args = p.parse_args(argv)
+    if args.check_traces is None:
+        args.check_traces = "sample" if args.quick else "all"
     if args.jobs < 1:
         p.error("--jobs must be at least 1")
     if args.timeout <= 0 or args.traced_factor < 1:
