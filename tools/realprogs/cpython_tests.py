@@ -72,10 +72,11 @@ FULL = QUICK + [
     "test_multiprocessing_fork", "test_concurrent_futures", "test_io",
 ]
 
-# Resources the tests may use. Not network, urlfetch (no network here),
+# Resources the tests may use, those of them the interpreter's regrtest
+# knows (3.11.2 has no walltime). Not network, urlfetch (no network here),
 # largefile, extralargefile (gigabytes of disk), audio, gui, curses (no
 # devices), cpu (minutes of pure computation that add nothing traced).
-RESOURCES = "subprocess,decimal,tzdata,walltime"
+RESOURCES = ("subprocess", "decimal", "tzdata", "walltime")
 
 NOT_RUN = {
     "test_embed": "needs Programs/_testembed from a CPython build tree",
@@ -115,8 +116,14 @@ class Result:
     flaky: list = field(default_factory=list)  # (test, untraced, traced, untraced rerun)
 
     @property
+    def ran(self):
+        """Whether the untraced run ran tests at all: a module that cannot
+        run (a bad option, an import error) compares equal to itself."""
+        return bool(self.untraced.outcomes)
+
+    @property
     def ok(self):
-        return not self.differences and (self.traces is None or self.traces.ok)
+        return self.ran and not self.differences and (self.traces is None or self.traces.ok)
 
 
 def outcomes_from_junit(path):
@@ -161,7 +168,7 @@ def run_module(args, module, scratch, traced):
     for k in [k for k in env if k.startswith("MEMSIFT_") or k in ("PYTHONMALLOC", "LD_PRELOAD")]:
         del env[k]
     xml = os.path.join(work, "junit.xml")
-    cmd = [args.python, "-m", "test", "-u", RESOURCES, "--junit-xml", xml, module]
+    cmd = [args.python, "-m", "test", "-u", args.resources, "--junit-xml", xml, module]
     trace_dir = None
     if traced:
         trace_dir = os.path.join(work, "traces")
@@ -248,6 +255,10 @@ def print_results(results, out=sys.stdout):
     print(common.table(rows, ["module", "passed untraced", "passed traced", "untraced s",
                               "traced s", "traces read by memsift report", "differences"]), file=out)
     for r in results:
+        if not r.ran:
+            print(f"RAN NO TESTS {r.module}: the untraced run (exit {r.untraced.returncode}) left no results:",
+                  file=out)
+            print("    " + "\n    ".join(line[:300] for line in r.untraced.tail.splitlines()), file=out)
         for test, u, t in r.differences:
             print(f"DIFFERENCE {r.module} {test}: untraced {u}, traced {t}", file=out)
             why = r.traced.messages.get(test) or r.untraced.messages.get(test)
@@ -314,6 +325,9 @@ def main(argv=None):
         return 2
     not_run = dict(NOT_RUN, **{m: f"not shipped with {args.python}" for m in missing})
     modules = [m for m in modules if m in shipped]
+    known = common.run([args.python, "-c", "from test.libregrtest.cmdline import RESOURCE_NAMES; print(*RESOURCE_NAMES)"],
+                       cwd=".", env=dict(os.environ), timeout=120)
+    args.resources = ",".join(r for r in RESOURCES if r in known.output.split())
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     lock = threading.Lock()
@@ -328,7 +342,7 @@ def main(argv=None):
             results = list(pool.map(lambda m: test_module(args, m, scratch, log), modules))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"python: {args.python}; memsift: {args.memsift}; resources: {RESOURCES}")
+    print(f"python: {args.python}; memsift: {args.memsift}; resources: {args.resources}")
     print_results(results)
     if not args.modules:
         for m, why in not_run.items():
