@@ -161,7 +161,9 @@ def run_module(args, module, scratch, traced):
     """One run of MODULE, in a fresh directory under SCRATCH (its own TMPDIR
     too, so the two runs never share files)."""
     side = "traced" if traced else "untraced"
-    work = tempfile.mkdtemp(prefix=f"{module}.{side}.", dir=scratch)
+    # A short path: multiprocessing's AF_UNIX sockets live under TMPDIR, and
+    # a socket's path has 107 bytes at most.
+    work = tempfile.mkdtemp(prefix=side[0], dir=scratch)
     tmp = os.path.join(work, "tmp")
     os.mkdir(tmp)
     env = dict(os.environ, TMPDIR=tmp, PYTHONHASHSEED="0")
@@ -336,7 +338,7 @@ def main(argv=None):
         with lock:
             print(msg, file=sys.stderr, flush=True)
 
-    scratch = tempfile.mkdtemp(prefix="memsift-cpython-tests.")
+    scratch = tempfile.mkdtemp(prefix="msrp.")
     try:
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(lambda m: test_module(args, m, scratch, log), modules))
