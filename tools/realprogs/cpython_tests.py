@@ -346,7 +346,7 @@ def main(argv=None):
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"python: {args.python}; memsift: {args.memsift}; resources: {args.resources}")
     print_results(results)
-    if not args.modules:
+    if not args.modules and not args.quick:
         for m, why in not_run.items():
             print(f"not run: {m}: {why}")
     bad = [r.module for r in results if not r.ok]
