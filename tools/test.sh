@@ -11,6 +11,7 @@ tools/setup.sh
 tools/check-shim-deps.sh cshim/build/libmemsift.so
 make -s -C cshim test test-tsan test-python-layout
 python3 tools/python-compare-test.py
+python3 tools/realprogs/test_cpython_tests.py
 swift build --build-tests
 # The end-to-end tests run the debug CLI, which finds the shim next to itself.
 install -m 0755 cshim/build/libmemsift.so .build/debug/libmemsift.so

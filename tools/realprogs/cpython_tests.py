@@ -228,6 +228,8 @@ def test_module(args, module, scratch, log):
                 continue
             kept.append((test, u, t))
         result.differences = kept
+        if not kept:
+            log(f"{module}: every difference recurred untraced (flaky untraced)")
     explained = [d for d in result.differences if d[0] in EXPECTED]
     if explained:
         result.expected = explained
@@ -235,8 +237,6 @@ def test_module(args, module, scratch, log):
         if [d[0] for d in result.differences] == ["(module)"]:
             result.expected += result.differences
             result.differences = []
-        if not kept:
-            log(f"{module}: every difference recurred untraced (flaky untraced)")
     return result
 
 
