@@ -95,8 +95,12 @@ void ms_libunwind_leave(void) {
     }
     int *slots = ms_load_acquire(&g_slots);
     if (slots && slots[0] >= 0) {
-        close(slots[0]);
-        close(slots[1]);
+        /* The system call, not close(): close() is a cancellation point, and
+         * a thread cancelled here would leave CLOSING set for good. (One
+         * cancelled inside libunwind, in its read(), leaves a user counted
+         * for good instead: the pipe then stays, at the top.) */
+        syscall(SYS_close, slots[0]);
+        syscall(SYS_close, slots[1]);
         slots[0] = slots[1] = -1;
     }
     ms_store_release(&g_users, 0u);
