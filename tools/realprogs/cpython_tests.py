@@ -319,7 +319,9 @@ def main(argv=None):
     args.memsift = common.find_memsift(args.memsift)
     modules = args.modules or (QUICK if args.quick else FULL)
     probe = common.run([args.python, "-m", "test", "--list-tests"], cwd=".", env=dict(os.environ), timeout=120)
-    shipped = set(probe.output.split())
+    listed = probe.output.split()
+    # A package split into its modules lists them: test.test_asyncio.test_tasks.
+    shipped = set(listed) | {name.removeprefix("test.").split(".")[0] for name in listed}
     missing = [m for m in modules if m not in shipped]
     if probe.returncode != 0 or (missing and (args.modules or args.quick)):
         print(f"cpython_tests: {args.python} has no test module {' '.join(missing) or '(listing failed)'}",
