@@ -66,7 +66,7 @@ FULL = QUICK + [
     "test_socket", "test_logging", "test_tempfile", "test_shutil", "test_exceptions",
     "test_generators", "test_coroutines", "test_descr", "test_itertools",
     "test_collections", "test_functools", "test_xml_etree", "test_csv", "test_datetime",
-    "test_multiprocessing_main_handling",
+    "test_multiprocessing_main_handling", "test_asyncio",
     # Shipped by Debian's libpython3.11-testsuite, not by every interpreter:
     # a module the interpreter lacks is listed as not run.
     "test_multiprocessing_fork", "test_concurrent_futures", "test_io",
@@ -80,8 +80,6 @@ RESOURCES = ("subprocess", "decimal", "tzdata", "walltime")
 
 NOT_RUN = {
     "test_embed": "needs Programs/_testembed from a CPython build tree",
-    "test_asyncio": "its subprocess, signal and thread cases are what test_subprocess, test_signal "
-                    "and test_threading run; left out for time",
 }
 
 # Differences that are memsift's design, not its bugs, each with the reason;
