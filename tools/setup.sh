@@ -6,8 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libpython3.11-dev: CPython's internal headers, against which the tests check
-# the shim's table of interpreter offsets.
-packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3 libpython3.11-dev zlib1g-dev chromium golang-go)
+# the shim's table of interpreter offsets. libpython3.11-testsuite: CPython's
+# regression tests, which tools/realprogs/cpython_tests.py runs traced; the
+# real programs tools/realprogs/programs.py traces: sqlite3, git, perl.
+# zlib1g-dev: gzip for pprof; chromium and golang-go: the tests open the HTML
+# report in headless Chromium and read pprof exports with `go tool pprof`.
+packages=(libunwind-dev libzstd-dev libdw-dev pkg-config make gcc g++ python3 libpython3.11-dev
+          libpython3.11-testsuite sqlite3 git perl zlib1g-dev chromium golang-go)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,6 +21,23 @@ import Testing
     #expect(run.result.stderr == "err\n")
   }
 
+  /// The shim leaves the program no descriptor of its own: libunwind's pipe
+  /// (cshim/src/stack.c) took the lowest free numbers, so a program started
+  /// with stdin closed found a stdin (CPython's test_posix test_close_file)
+  /// and one listing its descriptors found two it never opened
+  /// (test_subprocess test_pass_fds_redirected).
+  @Test func noDescriptorOfTheShimIsVisible() throws {
+    let v = try E2E.victims()
+    let dir = try TestDirectory()
+    let untraced = try runCommand(v.fds, [], in: dir)
+    #expect(try untraced.victim().string("open") == "1 2", "\(untraced)")
+    let run = try traced([v.fds], in: dir)
+    #expect(run.result.exitedWith == 0, "\(run.result)")
+    #expect(try run.result.victim().string("open") == "1 2", "\(run.result)")
+    let (plain, _) = try preloaded([v.fds], in: dir)
+    #expect(try plain.victim().string("open") == "1 2", "\(plain)")
+  }
+
   @Test func summaryGoesToStderrUnlessQuiet() throws {
     let v = try E2E.victims()
     let dir = try TestDirectory()

@@ -98,6 +98,7 @@ struct Victims {
   var containers: String { path("containers") }
   var libinitMain: String { path("libinit_main") }
   var sites: String { path("sites") }
+  var fds: String { path("fds") }
   var sampled: String { path("sampled") }
   var cache: String { path("cache") }
   var inlined: String { path("inlined") }
@@ -129,6 +130,7 @@ struct Victims {
         ("cc", "vfork", [src + "/vfork.c"]),
         ("cc", "busy", [src + "/busy.c"]),
         ("cc", "rawfork", [src + "/rawfork.c"]),
+        ("cc", "fds", [src + "/fds.c"]),
         ("cc", "snapshots", [src + "/snapshots.c", "-ldl"]),
         ("cc", "growth", [src + "/growth.c"]),
         ("c++", "containers", [src + "/containers.cpp"]),

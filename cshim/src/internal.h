@@ -190,6 +190,14 @@ int ms_sampled_remove(const void *ptr, uint64_t *size);
  * cut), where the walk stops. */
 int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end);
 
+/* ---- libunwind_pipe.c: libunwind's pipe exists only while it is used ---- */
+/* Around every call into libunwind. */
+void ms_libunwind_enter(void);
+void ms_libunwind_leave(void);
+/* Initializes libunwind (the caching policy). */
+int ms_libunwind_setup(void);
+void ms_libunwind_after_fork(void);
+
 /* ---- stack.c ---- */
 int ms_stack_setup(void);
 /* Captures the caller's stack (shim frames skipped) and returns its id,

@@ -10,8 +10,6 @@
 #include "guard.h"
 #include "idtable.h"
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 #include <string.h>
 
 #define MS_STACK_SLOTS_LOG2 20u
@@ -20,7 +18,7 @@
 static ms_idtable_t g_stacks;
 
 int ms_stack_setup(void) {
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    ms_libunwind_setup();
     return ms_idtable_init(&g_stacks, MS_STACK_SLOTS_LOG2);
 }
 
@@ -97,7 +95,10 @@ static uint32_t ms_stack_intern(void *const *frames, uint32_t depth, const ms_py
     return id;
 }
 
-void ms_stack_after_fork(void) { ms_idtable_after_fork(&g_stacks); }
+void ms_stack_after_fork(void) {
+    ms_idtable_after_fork(&g_stacks);
+    ms_libunwind_after_fork();
+}
 
 /* The raw return addresses (shim frames included), at most `max`, cut
  * after the first one in [stop_begin, stop_end). Not inlined: how many

@@ -595,7 +595,9 @@ static int ms_cut_at(void **out, int n, uintptr_t stop_begin, uintptr_t stop_end
 static int ms_unw_backtrace_caller(void **out, int max) {
     void *all[MS_MAX_DEPTH + 16];
     if (max > (int)(sizeof all / sizeof all[0]) - 1) max = (int)(sizeof all / sizeof all[0]) - 1;
+    ms_libunwind_enter();
     int n = unw_backtrace(all, max + 1);
+    ms_libunwind_leave();
     if (n <= 1) return 0;
     memcpy(out, all + 1, (size_t)(n - 1) * sizeof(void *));
     return n - 1;
@@ -623,7 +625,9 @@ int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop
 int ms_backtrace_until(void **out, int max, uintptr_t stop_begin, uintptr_t stop_end) {
     void *all[MS_MAX_DEPTH + 16];
     if (max > (int)(sizeof all / sizeof all[0]) - 1) max = (int)(sizeof all / sizeof all[0]) - 1;
+    ms_libunwind_enter();
     int n = unw_backtrace(all, max + 1); /* without this function's own address */
+    ms_libunwind_leave();
     for (int i = 1; i < n; i++) {
         out[i - 1] = all[i];
         if ((uintptr_t)all[i] - stop_begin < stop_end - stop_begin) return i;
