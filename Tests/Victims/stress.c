@@ -30,11 +30,7 @@
 #define QUEUE_CAP 64
 #define SITE_SIZE(n) (24 + 40 * (n))
 
-typedef struct {
-  pthread_mutex_t lock;
-  size_t head, count;
-  void *items[QUEUE_CAP];
-} queue_t;
+#include "queue.h"
 
 static queue_t queues[MAX_THREADS];
 static pthread_barrier_t barrier;
@@ -59,29 +55,6 @@ static void *(*const sites[MAX_THREADS])(void) = {
     stress_site_6,  stress_site_7,  stress_site_8,  stress_site_9,  stress_site_10, stress_site_11,
     stress_site_12, stress_site_13, stress_site_14, stress_site_15,
 };
-
-static int queue_pop(queue_t *q, void **out) {
-  pthread_mutex_lock(&q->lock);
-  int ok = q->count > 0;
-  if (ok) {
-    *out = q->items[q->head];
-    q->head = (q->head + 1) % QUEUE_CAP;
-    q->count--;
-  }
-  pthread_mutex_unlock(&q->lock);
-  return ok;
-}
-
-static int queue_push(queue_t *q, void *p) {
-  pthread_mutex_lock(&q->lock);
-  int ok = q->count < QUEUE_CAP;
-  if (ok) {
-    q->items[(q->head + q->count) % QUEUE_CAP] = p;
-    q->count++;
-  }
-  pthread_mutex_unlock(&q->lock);
-  return ok;
-}
 
 static void drain(queue_t *q) {
   void *p;

@@ -24,11 +24,7 @@
 #define THREADS 8
 #define QUEUE_CAP 256
 
-typedef struct {
-  pthread_mutex_t lock;
-  size_t head, count;
-  void *items[QUEUE_CAP];
-} queue_t;
+#include "queue.h"
 
 static queue_t queues[THREADS];
 static pthread_barrier_t barrier;
@@ -41,29 +37,6 @@ typedef struct {
 } counts_t;
 
 static counts_t counts[THREADS];
-
-static int queue_pop(queue_t *q, void **out) {
-  pthread_mutex_lock(&q->lock);
-  int ok = q->count > 0;
-  if (ok) {
-    *out = q->items[q->head];
-    q->head = (q->head + 1) % QUEUE_CAP;
-    q->count--;
-  }
-  pthread_mutex_unlock(&q->lock);
-  return ok;
-}
-
-static int queue_push(queue_t *q, void *p) {
-  pthread_mutex_lock(&q->lock);
-  int ok = q->count < QUEUE_CAP;
-  if (ok) {
-    q->items[(q->head + q->count) % QUEUE_CAP] = p;
-    q->count++;
-  }
-  pthread_mutex_unlock(&q->lock);
-  return ok;
-}
 
 static size_t size_of(unsigned long i) { return 16 + (i % 8) * 24; }
 
