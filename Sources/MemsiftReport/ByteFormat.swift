@@ -23,6 +23,11 @@ public enum ByteFormat {
     return String(digits)
   }
 
+  /// "1 allocation", "1,234 allocations".
+  public static func count(_ n: UInt64, _ noun: String) -> String {
+    count(n) + " " + noun + (n == 1 ? "" : "s")
+  }
+
   /// "1.234 s" from nanoseconds.
   public static func seconds(_ ns: UInt64) -> String {
     let ms = ns / 1_000_000

@@ -36,20 +36,22 @@ public enum SiteText {
     }
     switch metric {
     case .peak:
-      return "\(ByteFormat.bytes(st.peakBytes))\(share(st.peakBytes, s.totals.peakBytes)) live at the peak, "
-        + "\(ByteFormat.count(st.allocations)) allocations"
+      // The count is every allocation the site made, not the blocks live at the peak.
+      return "\(ByteFormat.bytes(st.peakBytes))\(share(st.peakBytes, s.totals.peakBytes)) live at the peak; "
+        + "\(ByteFormat.count(st.allocations, "allocation")) in all"
     case .leaked:
       return "\(ByteFormat.bytes(st.leakedBytes))\(share(st.leakedBytes, s.totals.leakedBytes)) leaked "
-        + "in \(ByteFormat.count(st.leakedAllocations)) allocations"
+        + "in \(ByteFormat.count(st.leakedAllocations, "allocation"))"
     case .allocated:
       return "\(ByteFormat.bytes(st.bytesAllocated))\(share(st.bytesAllocated, s.totals.bytesAllocated)) allocated "
-        + "in \(ByteFormat.count(st.allocations)) allocations"
+        + "in \(ByteFormat.count(st.allocations, "allocation"))"
     case .allocations:
-      return "\(ByteFormat.count(st.allocations))\(share(st.allocations, s.totals.allocations)) allocations, "
+      return "\(ByteFormat.count(st.allocations))\(share(st.allocations, s.totals.allocations)) "
+        + "\(st.allocations == 1 ? "allocation" : "allocations"), "
         + "\(ByteFormat.bytes(st.bytesAllocated))"
     case .temporary:
       return "\(ByteFormat.count(st.temporaryAllocations))\(share(st.temporaryAllocations, s.totals.temporaryAllocations)) "
-        + "temporary of \(ByteFormat.count(st.allocations)) allocations"
+        + "temporary of \(ByteFormat.count(st.allocations, "allocation"))"
     }
   }
 
