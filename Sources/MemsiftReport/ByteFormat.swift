@@ -30,9 +30,13 @@ public enum ByteFormat {
 
   /// "1.234 s" from nanoseconds.
   public static func seconds(_ ns: UInt64) -> String {
-    let ms = ns / 1_000_000
-    let frac = String(ms % 1000)
-    return "\(ms / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac) s"
+    thousandths(ns / 1_000_000) + " s"
+  }
+
+  /// "1.234" from 1234: a figure kept in thousandths of its unit.
+  public static func thousandths(_ n: UInt64) -> String {
+    let frac = String(n % 1000)
+    return "\(n / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
   }
 }
 

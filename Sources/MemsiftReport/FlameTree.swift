@@ -73,11 +73,8 @@ public struct FlameTree: Sendable {
 
   /// A frame's name in a flame graph and in collapsed stacks (which reserve `;`).
   public static func name(of f: SymbolizedFrame) -> String {
-    var name = f.function ?? "?"
-    if f.function == nil {
-      let module = f.module.split(separator: "/").last.map(String.init) ?? f.module
-      name = "\(module)+0x\(String(f.offset, radix: 16))"
-    } else if f.kind == .python, let file = f.file {
+    var name = f.function ?? f.moduleOffsetName
+    if f.function != nil, f.kind == .python, let file = f.file {
       let base = file.split(separator: "/").last.map(String.init) ?? file
       name += " \(base):\(f.line ?? 0)"
     }

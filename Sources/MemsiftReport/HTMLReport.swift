@@ -10,6 +10,8 @@ import MemsiftSymbols
 public enum HTMLReport {
   /// Frames narrower than this share of every figure are left to their caller.
   static let pruneBelow = 0.0001
+  /// The figures a page's flame graph switches between: name, and whether bytes.
+  static let flameMetrics = FlameMetric.allCases.map { ($0.rawValue, $0.isBytes) }
 
   /// The report page. `sections`: the top-site tables, by the metric they rank by.
   public static func report(_ analysis: TraceAnalysis, tree: FlameTree, sections: [(SiteMetric, [SiteRow])]) -> String {
@@ -22,7 +24,7 @@ public enum HTMLReport {
     body += "<svg id=\"timeline\" viewBox=\"0 0 1000 232\" preserveAspectRatio=\"none\"></svg>\n"
     body += flameSection(title: "Flame graph of the sites")
     for (metric, rows) in sections { body += table(metric, rows: rows, summary: s) }
-    let data = dataJSON(kind: "report", tree: tree, metrics: FlameMetric.allCases.map { ($0.rawValue, $0.isBytes) },
+    let data = dataJSON(kind: "report", tree: tree, metrics: flameMetrics,
       extra: "\"timeline\":" + timelineJSON(analysis))
     return page(title: "memsift — \(s.path)", body: body, data: data)
   }
@@ -31,7 +33,7 @@ public enum HTMLReport {
   public static func flameGraph(_ tree: FlameTree, metric: FlameMetric, title: String) -> String {
     let body = "<h1>\(HTMLText.escape(title))</h1>\n" + flameSection(title: "Flame graph")
     let data = dataJSON(
-      kind: "flame", tree: tree, metrics: FlameMetric.allCases.map { ($0.rawValue, $0.isBytes) },
+      kind: "flame", tree: tree, metrics: flameMetrics,
       extra: "\"metric\":\(FlameMetric.allCases.firstIndex(of: metric)!)")
     return page(title: title, body: body, data: data)
   }
@@ -135,11 +137,7 @@ public enum HTMLReport {
       + "\"snapshots\":[\(snapshots.joined(separator: ","))]}"
   }
 
-  static func ms(_ ns: UInt64) -> String {
-    let us = ns / 1000
-    let frac = String(us % 1000)
-    return "\(us / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
-  }
+  static func ms(_ ns: UInt64) -> String { ByteFormat.thousandths(ns / 1000) }
 
   static func page(title: String, body: String, data: String) -> String {
     """

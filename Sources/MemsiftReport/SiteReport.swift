@@ -108,9 +108,8 @@ public struct SiteReportBuilder {
   public func matchKey(_ frames: [SymbolizedFrame]) -> String {
     guard grouping == .stack else { return groupKey(namingFrame(frames)) }
     return frames.map { f in
-      let module = f.module.split(separator: "/").last.map(String.init) ?? f.module
-      guard let function = f.function else { return "\(module)+0x\(String(f.offset, radix: 16))" }
-      return "\(function)|\(f.file ?? "")|\(f.line ?? 0)|\(module)"
+      guard let function = f.function else { return f.moduleOffsetName }
+      return "\(function)|\(f.file ?? "")|\(f.line ?? 0)|\(f.moduleName)"
     }.joined(separator: "\n")
   }
 

@@ -61,11 +61,10 @@ public enum SiteText {
     if f.kind == .python {
       return "\(f.function ?? "?") — \(f.file ?? "?"):\(f.line.map(String.init) ?? "?") [python]"
     }
-    let module = f.module.split(separator: "/").last.map(String.init) ?? f.module
-    guard let function = f.function else { return "\(module)+0x\(String(f.offset, radix: 16))" }
+    guard let function = f.function else { return f.moduleOffsetName }
     var parts = [function]
     if let file = f.file { parts.append("\(file):\(f.line ?? 0)") }
-    parts.append(module)
+    parts.append(f.moduleName)
     return parts.joined(separator: " — ") + (f.inlined ? " (inlined)" : "")
   }
 }

@@ -27,6 +27,11 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 
 extension FlameMetric: ExpressibleByArgument {}
 
+/// The symbolizer's warnings (missing debug info...), one line each on stderr.
+func printWarnings(of symbolizer: Symbolizer) {
+  for warning in symbolizer.warnings { printError("warning: \(warning)") }
+}
+
 /// Writes `bytes` to `path`, or to stdout without one.
 /// - Throws: `ExitCode.failure` after one line on stderr when the file cannot be written.
 func writeOutput(_ bytes: [UInt8], to path: String?) throws {

@@ -74,7 +74,7 @@ extension MemsiftCommand {
           text = HTMLReport.diff(
             oldPath: oldPath, old: oldSide.capture, newPath: newPath, new: newSide.capture, rows: rows, top: top ?? 20)
         }
-        if format != .json { for w in symbolizer.warnings { printError("warning: \(w)") } }
+        if format != .json { printWarnings(of: symbolizer) }
         try writeOutput(text, to: output)
       } catch let error as TracePointError {
         printError(error.message)

@@ -67,21 +67,17 @@ extension MemsiftCommand {
         let builder = sites.builder(analysis, symbolizer: makeSymbolizer(debugDirectories: sites.debugDirectories, demangle: false))
         let profile = PprofProfile.encode(builder, inuse: analysis.captures.first)
         try writeOutput(try Gzip.compress(profile), to: output)
-        warn(builder.symbolizer)
+        printWarnings(of: builder.symbolizer)
       case .collapsed:
         let builder = sites.builder(analysis, symbolizer: sites.symbolizer())
         try writeOutput(CollapsedStacks.text(flameTree(builder), metric: metric ?? .peak), to: output)
-        warn(builder.symbolizer)
+        printWarnings(of: builder.symbolizer)
       case .json:
         let builder = sites.builder(analysis, symbolizer: sites.symbolizer())
         let rows = builder.rows(by: (metric ?? .peak).siteMetric, top: top ?? OutputFormat.jsonSites)
         try writeOutput(
           try TotalsReport.json(analysis.summary, sites: rows, symbolWarnings: builder.symbolizer.warnings), to: output)
       }
-    }
-
-    private func warn(_ symbolizer: Symbolizer) {
-      for w in symbolizer.warnings { printError("warning: \(w)") }
     }
   }
 }

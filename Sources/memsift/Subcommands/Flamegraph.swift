@@ -32,7 +32,7 @@ extension MemsiftCommand {
         ? HTMLReport.flameGraph(tree, metric: metric, title: title)
         : FlameGraphSVG.render(tree, metric: metric, title: title)
       try writeOutput(page, to: output)
-      for w in builder.symbolizer.warnings { printError("warning: \(w)") }
+      printWarnings(of: builder.symbolizer)
     }
   }
 }

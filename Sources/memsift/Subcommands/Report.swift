@@ -68,7 +68,7 @@ extension MemsiftCommand {
         let tables = sections.map { ($0, builder.rows(by: $0, top: top ?? 10)) }
         text = HTMLReport.report(analysis, tree: flameTree(builder), sections: tables)
       }
-      for warning in symbolizer.warnings { printError("warning: \(warning)") }
+      printWarnings(of: symbolizer)
       try writeOutput(text, to: output)
     }
   }
