@@ -28,10 +28,15 @@ public final class TraceNaming {
       // The user named this file: replace an old trace there, but never
       // follow a link or write through someone else's file.
       var st = stat()
-      if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
-        throw CollectorError.setup("refusing to write \(path): it is a symbolic link, and memsift never writes through one")
+      if lstat(path, &st) == 0 {
+        switch st.st_mode & S_IFMT {
+        case S_IFLNK:
+          throw CollectorError.setup(
+            "refusing to write \(path): it is a symbolic link, and memsift never writes through one")
+        case S_IFREG: unlink(path)
+        default: break  // O_EXCL below says what is in the way
+        }
       }
-      if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { unlink(path) }
       let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
       guard fd >= 0 else {
         throw CollectorError.setup("cannot create \(path): \(String(cString: strerror(errno)))")

@@ -278,10 +278,12 @@ static void ms_abandon_ring(void) {
 /* A run directory that cannot take a ring (removed, full, a bad
  * MEMSIFT_RUN_DIR) still leaves a trace: the process writes its own, as
  * without a collector, rather than go untraced. */
-int ms_sink_open(void) {
+static int ms_open_sink(int is_fork_child) {
     if (g_config.run_dir && ms_open_run_ring() == 0) return 0;
-    return ms_open_standalone(0);
+    return ms_open_standalone(is_fork_child);
 }
+
+int ms_sink_open(void) { return ms_open_sink(0); }
 
 int ms_sink_reopen_in_child(void) {
     /* The parent's ring is shared memory: the child must never write to it.
@@ -289,8 +291,7 @@ int ms_sink_reopen_in_child(void) {
     ms_ring_unmap(&g_ring);
     g_drain_busy = 0;
     g_finished = 0;
-    if (g_config.run_dir && ms_open_run_ring() == 0) return 0;
-    return ms_open_standalone(1);
+    return ms_open_sink(1);
 }
 
 /* Drains into the trace file. `wait`: take the consumer role even if
