@@ -152,7 +152,6 @@ public struct HeapReplay {
       var block: LiveBlock?
       if old != 0, let b = live.removeValue(forKey: old) {
         block = b
-        liveBytes &-= b.size
         siteLost(b)
       }
       reallocsInFlight[tid] = (old, block, size, stack, time)
@@ -283,11 +282,7 @@ public struct HeapReplay {
 
   @inline(__always)
   private mutating func gain(_ info: Info) {
-    let s = Int(info.site)
-    sync(s)
-    liveBytes &+= info.size
-    siteStates[s].liveBytes &+= info.size
-    siteStates[s].liveCount += 1
+    liveGained(site: Int(info.site), size: info.size)
     compactLive += 1
   }
 
@@ -300,10 +295,7 @@ public struct HeapReplay {
       impossibleEvents += 1
       return false
     }
-    sync(s)
-    liveBytes &-= info.size
-    siteStates[s].liveBytes &-= info.size
-    siteStates[s].liveCount -= 1
+    liveLost(site: s, size: info.size)
     compactLive -= 1
     return true
   }
@@ -401,19 +393,27 @@ public struct HeapReplay {
     }
   }
 
-  private mutating func siteGained(_ block: LiveBlock) {
-    let i = Int(block.site)
-    sync(i)
-    siteStates[i].liveBytes &+= block.size
-    siteStates[i].liveCount += 1
+  /// A block of `size` at site `s` joins the live heap, whichever record
+  /// or op said so.
+  @inline(__always)
+  private mutating func liveGained(site s: Int, size: UInt64) {
+    sync(s)
+    liveBytes &+= size
+    siteStates[s].liveBytes &+= size
+    siteStates[s].liveCount += 1
   }
 
-  private mutating func siteLost(_ block: LiveBlock) {
-    let i = Int(block.site)
-    sync(i)
-    siteStates[i].liveBytes &-= block.size
-    siteStates[i].liveCount -= 1
+  @inline(__always)
+  private mutating func liveLost(site s: Int, size: UInt64) {
+    sync(s)
+    liveBytes &-= size
+    siteStates[s].liveBytes &-= size
+    siteStates[s].liveCount -= 1
   }
+
+  private mutating func siteGained(_ block: LiveBlock) { liveGained(site: Int(block.site), size: block.size) }
+
+  private mutating func siteLost(_ block: LiveBlock) { liveLost(site: Int(block.site), size: block.size) }
 
   /// Call once an event has changed the live bytes.
   private mutating func notePeak(_ time: UInt64) {
@@ -435,7 +435,6 @@ public struct HeapReplay {
     if let stale = live.updateValue(block, forKey: ptr) {
       // The address came back without a free we saw (freed by a path that is
       // not interposed): forget the stale block.
-      liveBytes &-= stale.size
       siteLost(stale)
       rawTotals.reusedWithoutFree += 1
     }
@@ -443,7 +442,6 @@ public struct HeapReplay {
     rawTotals.bytesAllocated &+= size
     siteStates[Int(i)].allocations += 1
     siteStates[Int(i)].bytesAllocated &+= size
-    liveBytes &+= size
     siteGained(block)
     lastAllocation = ptr
     notePeak(time)
@@ -452,7 +450,6 @@ public struct HeapReplay {
   private mutating func deallocate(_ ptr: UInt64) {
     let block = live.removeValue(forKey: ptr)
     if let block {
-      liveBytes &-= block.size
       siteLost(block)
     }
     release(ptr, block)
@@ -480,11 +477,9 @@ public struct HeapReplay {
     guard let block else { return }
     if let stale = live.updateValue(block, forKey: ptr) {
       // Only a damaged trace gives the address out while the block lives.
-      liveBytes &-= stale.size
       siteLost(stale)
       rawTotals.reusedWithoutFree += 1
     }
-    liveBytes &+= block.size
     siteGained(block)
     notePeak(time)
   }
